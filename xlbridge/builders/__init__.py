@@ -1,0 +1,1 @@
+"""Workbook builders: one module per workbook (cells, formulas, names, styles)."""

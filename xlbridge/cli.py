@@ -1,0 +1,168 @@
+"""The `xlbridge` command: thin typer commands over library functions.
+
+Exit codes: 0 success, 1 a run that completed with a negative answer (parity mismatch),
+2 bad input or usage (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import zipfile
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from xlbridge.errors import XlbridgeInputError, XlbridgeRunFailed
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Course workbooks with live formulas, proven equal to PyTorch models.")
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(e: Exception) -> None:
+    err.print(f"xlbridge: error: {e}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code=getattr(e, "exit_code", 2))
+
+
+def _is_xlbridge_workbook(path: Path) -> bool:
+    """True when `path` is a workbook this tool wrote (it carries the xlbridge_kind name)."""
+    from xlbridge.xlsx import KIND_NAME
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return f'name="{KIND_NAME}"'.encode() in zf.read("xl/workbook.xml")
+    except (zipfile.BadZipFile, KeyError, OSError):
+        return False
+
+
+def _guard_overwrite(path: Path, force: bool) -> None:
+    if path.exists() and not force and not _is_xlbridge_workbook(path):
+        raise XlbridgeInputError(f"{path}: exists and was not written by xlbridge; pass --force to overwrite it")
+
+
+def report(results_by_book: dict[str, list]) -> bool:
+    """Print the parity table; True when every quantity is within tolerance."""
+    table = Table(title="Parity: LibreOffice recalculation vs PyTorch (float64)")
+    for col in ("workbook", "sheet", "quantity", "cells", "max |diff|", "tol", ""):
+        table.add_column(col, justify="right" if col in ("cells", "max |diff|", "tol") else "left")
+    ok, cells, worst = True, 0, 0.0
+    for book, results in results_by_book.items():
+        for c in results:
+            ok &= c.passed
+            cells += c.cells
+            worst = max(worst, c.max_diff)
+            kind = " (rel)" if c.relative else ""
+            table.add_row(book, c.sheet, c.quantity, str(c.cells), f"{c.max_diff:.2e}{kind}", f"{c.tol:.0e}",
+                          "[green]ok[/green]" if c.passed else "[red]MISMATCH[/red]")
+    out.print(table)
+    n = sum(len(r) for r in results_by_book.values())
+    verdict = "PASS" if ok else "FAIL"
+    out.print(f"{verdict}: {n} quantities, {cells} cells checked, max |diff| {worst:.2e}")
+    return ok
+
+
+def run_checks(paths: list[Path]) -> bool:
+    """Recalculate the workbooks in one LibreOffice start and compare them with the models."""
+    from xlbridge.engine import recalculate_many
+    from xlbridge.parity import check_book
+
+    for p in paths:
+        if not p.is_file():
+            raise XlbridgeInputError(f"{p}: no such workbook")
+    t = time.perf_counter()
+    books = recalculate_many(paths)
+    recalc_s = time.perf_counter() - t
+    results = {p.name: check_book(b) for p, b in zip(paths, books)}
+    ok = report(results)
+    out.print(f"LibreOffice recalculation {recalc_s:.1f} s, comparison {time.perf_counter() - t - recalc_s:.1f} s")
+    return ok
+
+
+@app.command()
+def build(
+    out_dir: Path = typer.Option(Path("workbooks"), "--out", help="Folder the workbooks are written to."),
+    ratings: Optional[Path] = typer.Option(None, help="A MovieLens ratings file or folder (ml-latest-small or ml-100k layout)."),
+    dataset: Optional[str] = typer.Option(None, help="A dataset to download and cache: ml-latest-small or ml-100k."),
+    users: int = typer.Option(15, help="Users in the crosstab (the most active)."),
+    movies: int = typer.Option(15, help="Movies in the crosstab (the most rated)."),
+    factors: int = typer.Option(5, help="Latent factors per user and movie."),
+    seed: int = typer.Option(42, help="Seed of the parameters' start values."),
+    check: bool = typer.Option(False, "--check", help="Recalculate the built workbooks in LibreOffice and print the parity report."),
+    force: bool = typer.Option(False, help="Overwrite files that were not written by xlbridge."),
+):
+    """Build the workbooks.
+
+    With no --ratings or --dataset, builds every workbook from the offline default (a labelled
+    synthetic MovieLens sample, a shipped text) into --out. With real ratings, builds the
+    collaborative-filtering workbook from them.
+    """
+    from xlbridge.builders.collab import CollabConfig, build_collab
+    from xlbridge.data import load_ratings, synthetic_ratings
+    from xlbridge.download import fetch
+    from xlbridge.workbooks import WORKBOOKS
+
+    try:
+        if ratings and dataset:
+            raise XlbridgeInputError("give --ratings or --dataset, not both")
+        real = ratings is not None or dataset is not None
+        data = load_ratings(ratings) if ratings else load_ratings(fetch(dataset)) if dataset else synthetic_ratings()
+        config = CollabConfig(n_users=users, n_movies=movies, n_factors=factors, seed=seed)
+        built, t0 = [], time.perf_counter()
+        for spec in WORKBOOKS:
+            if real and spec.kind != "collab":
+                continue  # real ratings only change the collaborative-filtering workbook
+            target = out_dir / spec.filename
+            _guard_overwrite(target, force)
+            t = time.perf_counter()
+            if spec.kind == "collab":
+                build_collab(data, target, config)
+            else:
+                spec.build_default(target)
+            out.print(f"built {target} in {time.perf_counter() - t:.1f} s")
+            built.append(target)
+        out.print(f"{len(built)} workbook(s) built in {time.perf_counter() - t0:.1f} s")
+        if check and not run_checks(built):
+            raise typer.Exit(code=1)
+    except XlbridgeInputError as e:
+        _fail(e)
+
+
+@app.command()
+def check(workbooks: list[Path] = typer.Argument(..., help="Workbooks written by 'xlbridge build'.")):
+    """Recalculate workbooks in LibreOffice and compare every checked cell with PyTorch.
+
+    Exits 1 when any quantity differs by more than its tolerance (1e-9, float64).
+    """
+    try:
+        if not run_checks(workbooks):
+            raise typer.Exit(code=1)
+    except (XlbridgeInputError, XlbridgeRunFailed) as e:
+        _fail(e)
+
+
+@app.command()
+def download(
+    name: str = typer.Argument(..., help="ml-latest-small, ml-100k or nietzsche."),
+    url: Optional[str] = typer.Option(None, help="Download from this address instead (a mirror)."),
+    refresh: bool = typer.Option(False, help="Download again even when a verified copy is cached."),
+):
+    """Download a dataset into the cache, verify its checksums, print where it is."""
+    from xlbridge.download import fetch
+
+    try:
+        out.print(str(fetch(name, url, refresh=refresh, progress=sys.stderr.isatty())))
+    except XlbridgeInputError as e:
+        _fail(e)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

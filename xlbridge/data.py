@@ -1,0 +1,257 @@
+"""MovieLens ratings: load either published layout, validate, make the lesson's crosstab.
+
+Layouts:
+  - ml-latest-small: `ratings.csv` (userId,movieId,rating,timestamp) + `movies.csv` (movieId,title,...)
+  - ml-100k: `u.data` (tab-separated user, item, rating, timestamp; no header) + `u.item`
+    (pipe-separated, latin-1, id|title|...)
+A path may be the dataset folder or the ratings file itself; titles are read from beside it.
+
+Duplicate (user, movie) pairs: the most recent rating wins (largest timestamp; at equal or
+missing timestamps, the later line in the file). Users change their minds; the last word is
+what they think now. The offline default is `synthetic_ratings()`: deterministic, planted
+low-rank, and labelled synthetic everywhere it appears.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from xlbridge.errors import XlbridgeInputError, check_int
+
+RATING_MIN, RATING_MAX = 0.5, 5.0
+MAX_LISTED = 5  # bad rows quoted in one message, as sklearn cuts long lists
+
+
+@dataclass(frozen=True)
+class Ratings:
+    """A validated ratings table plus titles, and where it came from."""
+
+    ratings: pd.DataFrame   # columns userId, movieId (int64), rating (float64), timestamp (int64)
+    titles: pd.Series       # movieId -> title (str)
+    source: str             # file/folder it was read from, or a description of synthetic data
+    synthetic: bool = False
+
+    def title(self, movie_id: int) -> str:
+        return str(self.titles.get(movie_id, f"movie {movie_id}"))
+
+
+@dataclass(frozen=True)
+class Crosstab:
+    """The lesson's crosstab: top users x top movies, NaN where a user did not rate a movie."""
+
+    user_ids: list[int]     # rows, ascending id (as pd.crosstab orders them)
+    movie_ids: list[int]    # columns, ascending id
+    titles: list[str]       # one per movie column
+    matrix: np.ndarray      # (U, M) float64, NaN = no rating
+    source: str
+    synthetic: bool
+
+    @property
+    def long(self) -> pd.DataFrame:
+        """The rated cells as a long list (userId, movieId, rating), row by row."""
+        u, m = np.nonzero(~np.isnan(self.matrix))
+        return pd.DataFrame({
+            "userId": np.asarray(self.user_ids)[u],
+            "movieId": np.asarray(self.movie_ids)[m],
+            "rating": self.matrix[u, m],
+            "user_idx": u,
+            "movie_idx": m,
+        })
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and validation
+
+
+def _bad_rows(mask: pd.Series, values: pd.Series, first_line: int) -> str:
+    """'line 3: 'five', line 9: '7' (and 4 more)' for the first few offending rows."""
+    idx = np.flatnonzero(mask.to_numpy())
+    shown = ", ".join(f"line {i + first_line}: {values.iloc[i]!r}" for i in idx[:MAX_LISTED])
+    more = f" (and {len(idx) - MAX_LISTED} more)" if len(idx) > MAX_LISTED else ""
+    return shown + more
+
+
+def check_ratings(df: pd.DataFrame, path: Path, first_line: int) -> pd.DataFrame:
+    """Validate raw string columns and return a typed frame, or raise one clear error.
+
+    `first_line` is the file line of the first data row, so messages point at real lines.
+    """
+    if df.empty:
+        raise XlbridgeInputError(f"{path}: no ratings (the file has no data rows)")
+    out = {}
+    for col in ("userId", "movieId"):
+        raw = df[col].astype(str).str.strip()
+        num = pd.to_numeric(raw, errors="coerce")
+        bad = num.isna() | (num != np.floor(num))
+        if bad.any():
+            raise XlbridgeInputError(f"{path}: column '{col}' must hold whole numbers; " + _bad_rows(bad, raw, first_line))
+        out[col] = num.astype("int64")
+    raw = df["rating"].astype(str).str.strip()
+    rating = pd.to_numeric(raw, errors="coerce")
+    bad = rating.isna()
+    if bad.any():
+        raise XlbridgeInputError(f"{path}: column 'rating' must be a number; " + _bad_rows(bad, raw, first_line))
+    bad = (rating < RATING_MIN) | (rating > RATING_MAX)
+    if bad.any():
+        raise XlbridgeInputError(
+            f"{path}: column 'rating' must be in [{RATING_MIN}, {RATING_MAX}]; " + _bad_rows(bad, raw, first_line)
+        )
+    out["rating"] = rating.astype("float64")
+    if "timestamp" in df:
+        ts = pd.to_numeric(df["timestamp"].astype(str).str.strip(), errors="coerce")
+        out["timestamp"] = ts.fillna(-1).astype("int64")
+    else:
+        out["timestamp"] = pd.Series(-1, index=df.index, dtype="int64")
+    return pd.DataFrame(out).reset_index(drop=True)
+
+
+def dedupe(ratings: pd.DataFrame) -> pd.DataFrame:
+    """One rating per (user, movie): the most recent wins, the later line at equal times."""
+    order = ratings.assign(_line=np.arange(len(ratings))).sort_values(["timestamp", "_line"], kind="stable")
+    last = order.drop_duplicates(["userId", "movieId"], keep="last")
+    return last.sort_values("_line").drop(columns="_line").reset_index(drop=True)
+
+
+def _read_csv(path: Path, **kw) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, **kw)
+    except pd.errors.EmptyDataError:
+        raise XlbridgeInputError(f"{path}: the file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise XlbridgeInputError(f"{path}: not a readable ratings file ({first})") from None
+
+
+def _load_latest(ratings_path: Path) -> Ratings:
+    df = _read_csv(ratings_path)
+    missing = [c for c in ("userId", "movieId", "rating") if c not in df.columns]
+    if missing:
+        raise XlbridgeInputError(
+            f"{ratings_path}: missing column(s) {', '.join(repr(c) for c in missing)}; "
+            f"expected a header like userId,movieId,rating,timestamp, got {','.join(df.columns)}"
+        )
+    ratings = check_ratings(df, ratings_path, first_line=2)
+    titles = pd.Series(dtype=str)
+    movies = ratings_path.parent / "movies.csv"
+    if movies.is_file():
+        m = _read_csv(movies)
+        if {"movieId", "title"} <= set(m.columns):
+            ids = pd.to_numeric(m["movieId"], errors="coerce")
+            titles = pd.Series(m["title"].to_numpy(), index=ids).loc[ids.notna().to_numpy()]
+            titles.index = titles.index.astype("int64")
+    return Ratings(dedupe(ratings), titles, str(ratings_path))
+
+
+def _load_100k(data_path: Path) -> Ratings:
+    df = _read_csv(data_path, sep="\t", header=None)
+    if df.shape[1] < 3:
+        raise XlbridgeInputError(
+            f"{data_path}: expected tab-separated user, item, rating, timestamp; got {df.shape[1]} column(s)"
+        )
+    df = df.iloc[:, :4]
+    df.columns = ["userId", "movieId", "rating", "timestamp"][: df.shape[1]]
+    ratings = check_ratings(df, data_path, first_line=1)
+    titles = pd.Series(dtype=str)
+    item = data_path.parent / "u.item"
+    if item.is_file():
+        rows = [line.split("|") for line in item.read_text(encoding="latin-1").splitlines() if line.strip()]
+        ok = [r for r in rows if len(r) >= 2 and r[0].strip().isdigit()]
+        titles = pd.Series([r[1] for r in ok], index=[int(r[0]) for r in ok], dtype=str)
+    return Ratings(dedupe(ratings), titles, str(data_path))
+
+
+def load_ratings(path) -> Ratings:
+    """Load MovieLens ratings from a dataset folder or ratings file, in either layout."""
+    path = Path(path)
+    if path.is_dir():
+        for name, loader in (("ratings.csv", _load_latest), ("u.data", _load_100k)):
+            if (path / name).is_file():
+                return loader(path / name)
+        raise XlbridgeInputError(f"{path}: unknown layout (no ratings.csv or u.data in this folder)")
+    if not path.is_file():
+        raise XlbridgeInputError(f"{path}: no such file or folder")
+    if path.stat().st_size == 0:
+        raise XlbridgeInputError(f"{path}: the file is empty")
+    if path.name == "u.data" or path.suffix == ".data":
+        return _load_100k(path)
+    if path.suffix.lower() in (".csv", ".txt"):
+        return _load_latest(path)
+    raise XlbridgeInputError(
+        f"{path}: unknown layout (expected ratings.csv as in ml-latest-small or u.data as in ml-100k)"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The crosstab
+
+
+def _top(counts: pd.Series, n: int) -> list[int]:
+    """The n ids with most ratings; ties broken by the smaller id so builds are deterministic."""
+    ranked = counts.rename("n").reset_index().sort_values(["n", counts.index.name], ascending=[False, True])
+    return sorted(ranked[counts.index.name].head(n).tolist())
+
+
+def crosstab(data: Ratings, n_users: int = 15, n_movies: int = 15) -> Crosstab:
+    """Top-n most active users x top-n most rated movies, as the lesson does."""
+    n_users = check_int(n_users, "n_users", min_val=1, max_val=500)
+    n_movies = check_int(n_movies, "n_movies", min_val=1, max_val=500)
+    r = data.ratings
+    have_u, have_m = r["userId"].nunique(), r["movieId"].nunique()
+    if have_u < n_users or have_m < n_movies:
+        raise XlbridgeInputError(
+            f"{data.source}: a {n_users}x{n_movies} crosstab needs {n_users} users and {n_movies} movies; "
+            f"the data has {have_u} users and {have_m} movies"
+        )
+    users = _top(r.groupby("userId").size(), n_users)
+    movies = _top(r.groupby("movieId").size(), n_movies)
+    sub = r[r["userId"].isin(users) & r["movieId"].isin(movies)]
+    table = sub.pivot(index="userId", columns="movieId", values="rating").reindex(index=users, columns=movies)
+    return Crosstab(
+        user_ids=users,
+        movie_ids=movies,
+        titles=[data.title(m) for m in movies],
+        matrix=table.to_numpy(dtype=float),
+        source=data.source,
+        synthetic=data.synthetic,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The offline default: synthetic, deterministic, planted low-rank
+
+_ADJECTIVES = ["Silver", "Quiet", "Crimson", "Hidden", "Last", "Electric", "Paper", "Midnight",
+               "Frozen", "Golden", "Lonely", "Broken", "Wild", "Distant", "Velvet", "Iron"]
+_NOUNS = ["Harbor", "Lantern", "Orchard", "Signal", "Garden", "Compass", "Engine", "River",
+          "Mirror", "Station", "Voyage", "Kingdom", "Letter", "Summer", "Archive", "Bridge"]
+
+
+def synthetic_ratings(seed: int = 2018, n_users: int = 80, n_movies: int = 60, n_factors: int = 3) -> Ratings:
+    """A MovieLens-shaped sample from a planted low-rank model (clearly synthetic).
+
+    rating = clip(round_to_half(3.5 + user_bias + movie_bias + user_f . movie_f + noise), 0.5, 5);
+    users rate between 10% and 80% of the movies, so activity varies as in real data.
+    """
+    rng = np.random.default_rng(seed)
+    uf = rng.normal(0, 0.6, (n_users, n_factors))
+    mf = rng.normal(0, 0.6, (n_movies, n_factors))
+    ub, mb = rng.normal(0, 0.4, n_users), rng.normal(0, 0.4, n_movies)
+    popularity = rng.uniform(0.2, 1.0, n_movies)
+    rows = []
+    for u in range(n_users):
+        activity = rng.uniform(0.1, 0.8)
+        rated = np.flatnonzero(rng.uniform(size=n_movies) < activity * popularity * 1.4)
+        for m in rated:
+            x = 3.5 + ub[u] + mb[m] + uf[u] @ mf[m] + rng.normal(0, 0.3)
+            rows.append((u + 1, m + 1, float(np.clip(np.round(x * 2) / 2, RATING_MIN, RATING_MAX)),
+                         1_500_000_000 + len(rows)))
+    ratings = pd.DataFrame(rows, columns=["userId", "movieId", "rating", "timestamp"])
+    titles = pd.Series({
+        m + 1: f"The {_ADJECTIVES[m % 16]} {_NOUNS[(m * 7 + m // 16) % 16]} ({1970 + (m * 13) % 50}) [synthetic]"
+        for m in range(n_movies)
+    })
+    source = f"synthetic MovieLens-shaped sample (seed {seed}; {n_users} users, {n_movies} movies, planted rank {n_factors})"
+    return Ratings(ratings, titles, source, synthetic=True)

@@ -1,0 +1,96 @@
+"""Parity: a workbook recalculated by LibreOffice against the PyTorch models, cell for cell.
+
+Each workbook kind has a checker module here (`collab`, ...). A checker reads the parameter
+blocks and inputs from the recalculated workbook by defined name, runs the model in float64
+and returns one `Comparison` per sheet and quantity.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from xlbridge.engine import Book, recalculate
+from xlbridge.errors import XlbridgeInputError
+
+TOLERANCE = 1e-9  # float64 on both sides (DESIGN.md, principle 4)
+
+# kind -> module holding its checker; imported on first use so `xlbridge check` on one kind
+# does not load the others' models.
+CHECKER_MODULES = {
+    "collab": "xlbridge.parity.collab",
+}
+
+_CHECKERS: dict[str, Callable[[Book], list["Comparison"]]] = {}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One checked quantity: how many cells, and the largest difference found."""
+
+    sheet: str
+    quantity: str
+    cells: int
+    max_diff: float
+    tol: float = TOLERANCE
+    relative: bool = False  # max_diff is |a-b| / max(|b|, 1e-300) when True
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.cells > 0 and np.isfinite(self.max_diff) and self.max_diff <= self.tol)
+
+
+def compare(sheet: str, quantity: str, got, want, *, tol: float = TOLERANCE, relative: bool = False) -> Comparison:
+    """Compare spreadsheet values `got` with model values `want` (same shape; NaN where a
+    cell is empty on both sides). A NaN on only one side counts as an infinite difference."""
+    got = np.asarray(got, dtype=float)
+    want = np.asarray(want, dtype=float)
+    if got.shape != want.shape:
+        raise XlbridgeInputError(
+            f"sheet '{sheet}': {quantity} has shape {got.shape} in the workbook, {want.shape} in the model"
+        )
+    both_empty = np.isnan(got) & np.isnan(want)
+    diff = np.abs(got - want)
+    if relative:
+        diff = diff / np.maximum(np.abs(want), 1e-300)
+    diff = np.where(both_empty, 0.0, np.where(np.isnan(diff), np.inf, diff))
+    cells = int(diff.size - both_empty.sum())
+    return Comparison(sheet, quantity, cells, float(diff.max()) if diff.size else np.nan, tol, relative)
+
+
+def register(kind: str):
+    """Decorator: `@register("collab")` makes a function the checker for that workbook kind."""
+
+    def deco(fn):
+        _CHECKERS[kind] = fn
+        return fn
+
+    return deco
+
+
+def checker_for(kind: str | None):
+    if kind not in CHECKER_MODULES:
+        known = ", ".join(sorted(CHECKER_MODULES))
+        raise XlbridgeInputError(
+            f"workbook kind {kind!r} has no parity check (known kinds: {known}); "
+            "was it written by 'xlbridge build'?"
+        )
+    importlib.import_module(CHECKER_MODULES[kind])
+    return _CHECKERS[kind]
+
+
+def check_book(book: Book) -> list[Comparison]:
+    """Run the checker for an already recalculated workbook."""
+    return checker_for(book.kind)(book)
+
+
+def check(path) -> list[Comparison]:
+    """Recalculate `path` in LibreOffice and compare every checked cell with the models."""
+    path = Path(path)
+    if not path.is_file():
+        raise XlbridgeInputError(f"{path}: no such workbook")
+    return check_book(recalculate(path))

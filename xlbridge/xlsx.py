@@ -1,0 +1,85 @@
+"""Small openpyxl helpers every builder shares: references, defined names, safe text, atomic save.
+
+Defined names are the contract between a workbook and the Python side (DESIGN.md, principle 1):
+builders write them here, the engine, parity, the solver and the UDFs read them back.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from openpyxl.utils import get_column_letter, quote_sheetname
+from openpyxl.workbook.defined_name import DefinedName
+
+KIND_NAME = "xlbridge_kind"  # hidden workbook-level name saying which builder wrote the file
+
+# A cell value starting with one of these would be read as a formula by Excel or LibreOffice.
+_FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def cell_ref(sheet_title: str, row: int, col: int, absolute: bool = True) -> str:
+    """`'basic SGD'!$B$4` for (row 4, col 2); the sheet name is quoted when it needs to be."""
+    d = "$" if absolute else ""
+    return f"{quote_sheetname(sheet_title)}!{d}{get_column_letter(col)}{d}{row}"
+
+
+def range_ref(sheet_title: str, min_row: int, min_col: int, max_row: int, max_col: int) -> str:
+    """`dotprod!$B$5:$F$19`; a single cell gives a single-cell reference."""
+    first = cell_ref(sheet_title, min_row, min_col)
+    if (min_row, min_col) == (max_row, max_col):
+        return first
+    return f"{first}:${get_column_letter(max_col)}${max_row}"
+
+
+def a1(row: int, col: int, absolute_row: bool = False, absolute_col: bool = False) -> str:
+    """An A1 address on the same sheet, e.g. a1(5, 2, absolute_col=True) == '$B5'."""
+    return f"{'$' if absolute_col else ''}{get_column_letter(col)}{'$' if absolute_row else ''}{row}"
+
+
+def block(min_row: int, min_col: int, max_row: int, max_col: int) -> str:
+    """A same-sheet absolute range such as `$B$5:$F$19`, for use inside formulas."""
+    return f"{a1(min_row, min_col, True, True)}:{a1(max_row, max_col, True, True)}"
+
+
+def add_name(wb, name: str, ref: str, *, sheet=None, hidden: bool = False) -> None:
+    """Add a defined name; sheet-scoped (Excel's 'scope') when `sheet` is a Worksheet."""
+    dn = DefinedName(name, attr_text=ref, hidden=hidden or None)
+    if sheet is None:
+        wb.defined_names[name] = dn
+    else:
+        sheet.defined_names[name] = dn
+
+
+def set_text(cell, text) -> None:
+    """Write data text that is never read as a formula (a title like '=Rise' stays text)."""
+    text = "" if text is None else str(text)
+    cell.value = text
+    cell.data_type = "s"  # openpyxl would otherwise store a leading '=' as a formula
+    if text.startswith(_FORMULA_STARTS):
+        cell.quotePrefix = True  # Excel shows it with a leading apostrophe, as typed text
+
+
+def set_workbook_kind(wb, kind: str) -> None:
+    """Record which builder wrote the workbook, so `xlbridge check` knows what to compare."""
+    add_name(wb, KIND_NAME, f'"{kind}"', hidden=True)
+
+
+def save_atomic(wb, path) -> Path:
+    """Save to a temporary file in the target folder, then rename it into place.
+
+    A failed build leaves no partial workbook, and the old file stays intact until the new
+    one is complete.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".xlsx", dir=path.parent)
+    os.close(fd)
+    try:
+        wb.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
