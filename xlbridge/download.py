@@ -81,6 +81,8 @@ def _get(url: str, dest: Path, label: str, progress: bool) -> None:
                 while chunk := resp.read(CHUNK):
                     out.write(chunk)
                     bar.update(len(chunk))
+    except urllib.error.HTTPError as e:
+        raise XlbridgeInputError(f"{url}: download failed (HTTP {e.code} {e.reason})") from None
     except (urllib.error.URLError, OSError, ValueError) as e:
         reason = getattr(e, "reason", None) or e
         raise XlbridgeInputError(f"{url}: download failed ({reason})") from None

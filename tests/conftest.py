@@ -1,0 +1,61 @@
+"""Shared fixtures: real data from ../shared, small ratings tables, the LibreOffice marker."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xlbridge.data import Ratings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `libreoffice` need soffice. Where it is missing they skip with that
+    reason, except under XLBRIDGE_REQUIRE_LIBREOFFICE=1 (CI), where a missing engine fails."""
+    if shutil.which("soffice") or shutil.which("libreoffice") or os.environ.get("XLBRIDGE_SOFFICE"):
+        return
+    if os.environ.get("XLBRIDGE_REQUIRE_LIBREOFFICE") == "1":
+        return  # let them run and fail loudly
+    skip = pytest.mark.skip(reason="LibreOffice (soffice) not found: install libreoffice-calc-nogui")
+    for item in items:
+        if "libreoffice" in item.keywords:
+            item.add_marker(skip)
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared, or skip the test with a reason naming what is missing."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not available: {path} is absent")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    """Downloads land in a per-test cache, never in the user's."""
+    monkeypatch.setenv("XLBRIDGE_CACHE", str(tmp_path / "cache"))
+
+
+def make_ratings(rows, titles=None, source="test ratings") -> Ratings:
+    """A Ratings table from (user, movie, rating) triples, for small hand-made cases."""
+    df = pd.DataFrame(rows, columns=["userId", "movieId", "rating"])
+    df["timestamp"] = np.arange(len(df), dtype="int64")
+    df = df.astype({"userId": "int64", "movieId": "int64", "rating": "float64"})
+    titles = pd.Series(titles or {m: f"Movie {m}" for m in df.movieId.unique()})
+    return Ratings(df, titles, source)
+
+
+@pytest.fixture
+def small_ratings() -> Ratings:
+    """6 users x 5 movies, most pairs rated, deterministic."""
+    rng = np.random.default_rng(7)
+    rows = [(u, m, float(rng.integers(1, 11)) / 2) for u in range(1, 7) for m in range(10, 15)
+            if rng.uniform() < 0.8]
+    return make_ratings(rows)

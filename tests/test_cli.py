@@ -1,0 +1,83 @@
+"""The `xlbridge` command as a user runs it: exit codes, one-line errors, nothing lost."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import openpyxl
+import pytest
+from conftest import shared_path
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "xlbridge", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def one_line_error(proc, *fragments):
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("xlbridge: error:"), proc.stderr
+    assert "Traceback" not in proc.stderr
+    for f in fragments:
+        assert f in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("content, fragment", [
+    ("userId,movieId\n1,2\n", "missing column(s) 'rating'"),
+    ("userId,movieId,rating\n1,2,abc\n", "line 2: 'abc'"),
+    ("userId,movieId,rating\n1,2,9.5\n", "must be in [0.5, 5.0]"),
+    ("", "the file is empty"),
+    ("userId,movieId,rating\n1,2,3\n", "needs 15 users and 15 movies; the data has 1 users and 1 movies"),
+])
+def test_bad_ratings_exit_2_and_write_nothing(tmp_path, content, fragment):
+    f = tmp_path / "ratings.csv"
+    f.write_text(content)
+    out = tmp_path / "out"
+    one_line_error(run("build", "--ratings", f, "--out", out), str(f), fragment)
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_usage_errors_exit_2(tmp_path):
+    one_line_error(run("build", "--ratings", tmp_path / "nope.csv", "--out", tmp_path), "no such file")
+    one_line_error(run("build", "--factors", "0", "--out", tmp_path), "n_factors == 0, must be >= 1")
+    one_line_error(run("download", "ml-1m"), "unknown dataset 'ml-1m'")
+    assert run("build", "--no-such-option").returncode == 2
+
+
+def test_never_overwrites_a_user_workbook(tmp_path):
+    mine = tmp_path / "collab_filter.xlsx"
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = "my homework"
+    wb.save(mine)
+    before = mine.read_bytes()
+    one_line_error(run("build", "--users", "10", "--out", tmp_path), "was not written by xlbridge", "--force")
+    assert mine.read_bytes() == before
+    assert run("build", "--users", "10", "--out", tmp_path, "--force").returncode == 0
+    assert openpyxl.load_workbook(mine)["crosstab"] is not None
+
+
+@pytest.mark.libreoffice
+def test_build_from_real_ratings_and_check(tmp_path):
+    ratings = shared_path("data", "ml-100k", "u.data")
+    proc = run("build", "--ratings", ratings, "--out", tmp_path, "--users", "12", "--movies", "10", "--factors", "3", "--check")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "PASS:" in proc.stdout and "MISMATCH" not in proc.stdout
+    # rebuilding over our own workbook is allowed; check exits 1 on a tampered copy
+    tampered = tmp_path / "tampered.xlsx"
+    wb = openpyxl.load_workbook(tmp_path / "collab_filter.xlsx")
+    ws = wb["dotprod"]
+    coord = ws.defined_names["rmse"].attr_text.split("!")[1].replace("$", "")
+    ws[coord] = ws[coord].value + "*1.01"
+    wb.save(tampered)
+    proc = run("check", tmp_path / "collab_filter.xlsx", tampered)
+    assert proc.returncode == 1 and "MISMATCH" in proc.stdout and "FAIL:" in proc.stdout
+
+
+@pytest.mark.libreoffice
+def test_check_refuses_foreign_workbooks(tmp_path):
+    foreign = tmp_path / "foreign.xlsx"
+    openpyxl.Workbook().save(foreign)
+    one_line_error(run("check", foreign), "has no parity check")
+    one_line_error(run("check", tmp_path / "missing.xlsx"), "no such workbook")
