@@ -69,6 +69,14 @@ def widths(ws, columns: dict[str, float]) -> None:
         ws.column_dimensions[col].width = w
 
 
+def print_on_one_page(ws) -> None:
+    """Landscape, scaled to one page wide: a printed or PDF sheet keeps its blocks together."""
+    ws.page_setup.orientation = "landscape"
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+
+
 def intro_sheet(wb, title: str, sections: list[tuple[str, str]], sheet_title: str = "intro"):
     """Create (as the first sheet) a page that explains the workbook: a title, then one
     heading and paragraph per section."""

@@ -19,7 +19,7 @@ from openpyxl.utils import get_column_letter as col_letter
 from xlbridge import names as N
 from xlbridge.data import Crosstab, Ratings, crosstab
 from xlbridge.errors import XlbridgeInputError, check_float, check_int
-from xlbridge.styles import LOSS_BORDER, TITLE_FONT, header, intro_sheet, label, note, paint, widths
+from xlbridge.styles import LOSS_BORDER, TITLE_FONT, header, intro_sheet, label, note, paint, print_on_one_page, widths
 from xlbridge.xlsx import a1, add_name, block, range_ref, save_atomic, set_text, set_workbook_kind
 
 KIND = "collab"
@@ -461,6 +461,8 @@ def build_collab(data: Ratings, path, config: CollabConfig = CollabConfig()) -> 
                 y_range=(config.y_low, config.y_high))
     _lookup_sheet(wb, ct, StartValues.draw(rng, U, M, config))
     _intro(wb, ct, config)
+    for ws in wb.worksheets:
+        print_on_one_page(ws)
     wb.active = 0
     set_workbook_kind(wb, KIND)
     return save_atomic(wb, path)
