@@ -7,10 +7,11 @@ builders write them here, the engine, parity, the solver and the UDFs read them 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
-from openpyxl.utils import get_column_letter, quote_sheetname
+from openpyxl.utils import get_column_letter
 from openpyxl.workbook.defined_name import DefinedName
 
 KIND_NAME = "xlbridge_kind"  # hidden workbook-level name saying which builder wrote the file
@@ -19,10 +20,17 @@ KIND_NAME = "xlbridge_kind"  # hidden workbook-level name saying which builder w
 _FORMULA_STARTS = ("=", "+", "-", "@")
 
 
+def quote_sheet(title: str) -> str:
+    """A sheet name as a formula reference needs it: bare when plain, else 'quoted' (as Excel writes)."""
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", title) and not re.fullmatch(r"[A-Za-z]{1,3}[0-9]+", title):
+        return title
+    return "'" + title.replace("'", "''") + "'"
+
+
 def cell_ref(sheet_title: str, row: int, col: int, absolute: bool = True) -> str:
     """`'basic SGD'!$B$4` for (row 4, col 2); the sheet name is quoted when it needs to be."""
     d = "$" if absolute else ""
-    return f"{quote_sheetname(sheet_title)}!{d}{get_column_letter(col)}{d}{row}"
+    return f"{quote_sheet(sheet_title)}!{d}{get_column_letter(col)}{d}{row}"
 
 
 def range_ref(sheet_title: str, min_row: int, min_col: int, max_row: int, max_col: int) -> str:
@@ -54,7 +62,10 @@ def add_name(wb, name: str, ref: str, *, sheet=None, hidden: bool = False) -> No
 
 def set_text(cell, text) -> None:
     """Write data text that is never read as a formula (a title like '=Rise' stays text)."""
-    text = "" if text is None else str(text)
+    if text is None or text == "":
+        cell.value = None
+        return
+    text = str(text)
     cell.value = text
     cell.data_type = "s"  # openpyxl would otherwise store a leading '=' as a formula
     if text.startswith(_FORMULA_STARTS):
