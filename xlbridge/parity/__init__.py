@@ -23,6 +23,8 @@ TOLERANCE = 1e-9  # float64 on both sides (DESIGN.md, principle 4)
 # does not load the others' models.
 CHECKER_MODULES = {
     "collab": "xlbridge.parity.collab",
+    "graddesc": "xlbridge.parity.graddesc",
+    "char_rnn": "xlbridge.parity.char_rnn",
 }
 
 _CHECKERS: dict[str, Callable[[Book], list["Comparison"]]] = {}
@@ -37,7 +39,7 @@ class Comparison:
     cells: int
     max_diff: float
     tol: float = TOLERANCE
-    relative: bool = False  # max_diff is |a-b| / max(|b|, 1e-300) when True
+    relative: bool = False  # max_diff is max|sheet - model| / max|model| over the quantity
 
     @property
     def passed(self) -> bool:
@@ -46,7 +48,12 @@ class Comparison:
 
 def compare(sheet: str, quantity: str, got, want, *, tol: float = TOLERANCE, relative: bool = False) -> Comparison:
     """Compare spreadsheet values `got` with model values `want` (same shape; NaN where a
-    cell is empty on both sides). A NaN on only one side counts as an infinite difference."""
+    cell is empty on both sides). A NaN on only one side counts as an infinite difference.
+
+    relative=True divides by the largest |value| the quantity takes, not cell by cell: a
+    column that crosses zero (a gradient, a residual) has no meaningful per-cell relative
+    error there, while both sides carry the same absolute rounding, tiny against its scale.
+    """
     got = np.asarray(got, dtype=float)
     want = np.asarray(want, dtype=float)
     if got.shape != want.shape:
@@ -55,8 +62,9 @@ def compare(sheet: str, quantity: str, got, want, *, tol: float = TOLERANCE, rel
         )
     both_empty = np.isnan(got) & np.isnan(want)
     diff = np.abs(got - want)
-    if relative:
-        diff = diff / np.maximum(np.abs(want), 1e-300)
+    if relative and want.size and not np.isnan(want).all():
+        scale = np.nanmax(np.abs(want))
+        diff = diff / (scale if scale > 0 else 1.0)  # an all-zero quantity: compare absolutely
     diff = np.where(both_empty, 0.0, np.where(np.isnan(diff), np.inf, diff))
     cells = int(diff.size - both_empty.sum())
     return Comparison(sheet, quantity, cells, float(diff.max()) if diff.size else np.nan, tol, relative)
