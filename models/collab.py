@@ -109,7 +109,7 @@ class TrainConfig:
 
 
 def fit(model: nn.Module, u, m, r, config: TrainConfig = TrainConfig(), device=None) -> list[float]:
-    """Full-batch Adam on MSE; returns the RMSE after each epoch."""
+    """Full-batch Adam on MSE; returns the RMSE of each epoch, measured before its step."""
     device = device or default_device()
     torch.manual_seed(config.seed)
     model.to(device)

@@ -36,7 +36,7 @@ from openpyxl.utils import get_column_letter
 
 from models.linear import OPTIMIZERS, check_finite, check_hparams, make_data
 from xlbridge.errors import XlbridgeInputError, check_int
-from xlbridge.styles import header, intro_sheet, label, note, paint, widths
+from xlbridge.styles import header, intro_sheet, label, note, paint, print_on_one_page, widths
 from xlbridge.xlsx import add_name, cell_ref, range_ref, save_atomic, set_text, set_workbook_kind
 
 KIND = "graddesc"
@@ -506,5 +506,7 @@ def build_graddesc(path, config: GraddescConfig | None = None) -> Path:
     _data_sheet(wb, data)
     for title, optimizer in SHEETS.items():
         _optimizer_sheet(wb, title, optimizer, hparams[optimizer], config, config.n_points)
+    for ws in wb.worksheets:
+        print_on_one_page(ws)
     set_workbook_kind(wb, KIND)
     return save_atomic(wb, path)
