@@ -81,3 +81,20 @@ def test_check_refuses_foreign_workbooks(tmp_path):
     openpyxl.Workbook().save(foreign)
     one_line_error(run("check", foreign), "has no parity check")
     one_line_error(run("check", tmp_path / "missing.xlsx"), "no such workbook")
+
+
+def test_train_then_generate(tmp_path):
+    model = tmp_path / "m.pt"
+    proc = run("train", "--kind", "rnn", "--epochs", "2", "--n-hidden", "16", "--n-fac", "4", "--threads", "1", "--out", model)
+    assert proc.returncode == 0, proc.stderr
+    assert "valid loss" in proc.stdout and model.is_file()
+    a = run("generate", model, "the river and t", "--n", "40")
+    b = run("generate", model, "the river and t", "--n", "40")
+    assert a.returncode == 0 and a.stdout == b.stdout  # greedy generation is deterministic
+    assert a.stdout.startswith("the river and t") and len(a.stdout.rstrip("\n")) == len("the river and t") + 40
+    one_line_error(run("generate", model, "the river €€€€€€€€"), "'€' is not in the vocabulary")
+    one_line_error(run("generate", tmp_path / "none.pt", "abc"), "no such model file")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    one_line_error(run("train", empty, "--out", tmp_path / "x.pt"), str(empty))
+    assert not (tmp_path / "x.pt").exists()

@@ -160,6 +160,65 @@ def download(
         _fail(e)
 
 
+@app.command()
+def train(
+    text: Optional[str] = typer.Argument(None, help="A UTF-8 text file, or 'nietzsche' (downloaded and cached); default: the shipped offline text."),
+    kind: str = typer.Option("seq", help="char3, loop, concat, rnn (nn.RNN) or seq (every next character at once)."),
+    epochs: int = typer.Option(2, help="Passes over the training text."),
+    out_file: Path = typer.Option(Path("char_rnn.pt"), "--out", help="Where the trained model (weights, vocabulary, config) is saved."),
+    max_chars: Optional[int] = typer.Option(None, help="Use only the first N characters of the text."),
+    n_hidden: int = typer.Option(256, help="Hidden units."),
+    n_fac: int = typer.Option(42, help="Embedding size."),
+    identity_init: bool = typer.Option(True, help="Start the hidden-to-hidden weights at the identity matrix."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for torch (1 is often fastest on a busy machine)."),
+    seed: int = typer.Option(0, help="Seed of the initial weights and the batch order."),
+):
+    """Train a char-RNN on a text and save it; prints the loss per epoch.
+
+    The last 10% of the text is held out for the validation loss.
+    """
+    from models.char_rnn import train_text_model
+    from xlbridge.download import fetch
+
+    try:
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
+        path = fetch("nietzsche") if text == "nietzsche" else text
+        result = train_text_model(path, kind=kind, epochs=epochs, out=out_file, max_chars=max_chars, n_hidden=n_hidden,
+                                  n_fac=n_fac, identity_init=identity_init, seed=seed, progress=sys.stderr.isatty())
+    except XlbridgeInputError as e:
+        _fail(e)
+    table = Table(title=f"{kind} on {text or 'the offline default text'}")
+    for col in ("epoch", "train loss", "valid loss", "chars/s"):
+        table.add_column(col, justify="right")
+    for i, (tl, cps) in enumerate(zip(result.train_loss, result.chars_per_s)):
+        vl = result.valid_loss[i] if i < len(result.valid_loss) else float("nan")
+        table.add_row(str(i + 1), f"{tl:.4f}", f"{vl:.4f}", f"{cps:,.0f}")
+    out.print(table)
+    out.print(f"saved {out_file}")
+
+
+@app.command()
+def generate(
+    model: Path = typer.Argument(..., help="A model saved by 'xlbridge train'."),
+    seed_text: str = typer.Argument(..., help="The text to continue (at least the model's context length)."),
+    n: int = typer.Option(200, help="Characters to generate."),
+    temperature: float = typer.Option(0.0, help="0 = always the most likely character; > 0 samples."),
+    seed: int = typer.Option(0, help="Seed for sampling."),
+):
+    """Continue SEED_TEXT with N characters from a trained char-RNN."""
+    from models.char_rnn import generate_text
+
+    try:
+        if not model.is_file():
+            raise XlbridgeInputError(f"{model}: no such model file")
+        out.print(generate_text(model, seed_text, n, temperature=temperature, seed=seed), markup=False, highlight=False)
+    except XlbridgeInputError as e:
+        _fail(e)
+
+
 def main() -> None:
     app()
 

@@ -25,6 +25,20 @@ def _collab(path: Path) -> Path:
     return build_collab(synthetic_ratings(), path, CollabConfig())
 
 
+def _char_rnn(path: Path) -> Path:
+    from xlbridge.builders.char_rnn import CharRnnConfig, build_char_rnn
+
+    return build_char_rnn(path, CharRnnConfig())  # trains small models on the offline default text
+
+
+def _graddesc(path: Path) -> Path:
+    from xlbridge.builders.graddesc import GraddescConfig, build_graddesc
+
+    return build_graddesc(path, GraddescConfig())  # seeded synthetic points, like the course's
+
+
 WORKBOOKS: list[WorkbookSpec] = [
     WorkbookSpec("collab", "collab_filter.xlsx", _collab),
+    WorkbookSpec("char_rnn", "char_rnn.xlsx", _char_rnn),
+    WorkbookSpec("graddesc", "graddesc.xlsx", _graddesc),
 ]
