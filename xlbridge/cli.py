@@ -161,6 +161,33 @@ def download(
 
 
 @app.command()
+def solve(
+    workbook: Path = typer.Argument(..., help="An .xlsx/.xlsm with Excel Solver models (solver_* names)."),
+    sheet: Optional[str] = typer.Option(None, "--sheet", help="Solve only this sheet's model (default: every sheet that has one)."),
+    list_only: bool = typer.Option(False, "--list", help="List every sheet's Solver model and exit; writes nothing."),
+    out_path: Optional[Path] = typer.Option(None, "--out", help="Write the solved workbook here (default: <stem>.solved.xlsx beside the input)."),
+    in_place: bool = typer.Option(False, "--in-place", help="Write the solution into WORKBOOK itself (atomically)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
+    max_time: Optional[float] = typer.Option(None, "--max-time", help="Stop each model after this many seconds (overrides solver_tim)."),
+    check: bool = typer.Option(True, "--check/--no-check", help="Recalculate the solved workbook in LibreOffice and confirm the objective (1e-9)."),
+):
+    """Solve a workbook's Excel Solver models with scipy, headless, into a new workbook.
+
+    Without --sheet every sheet's model is solved (broken ones are skipped with a note).
+    Exit 0 when every model is solved, 1 when one did not converge or the LibreOffice check
+    differs, 2 for bad input.
+    """
+    from xlbridge.solver.command import solve_command
+
+    try:
+        code = solve_command(workbook, sheet=sheet, list_only=list_only, out=out_path, in_place=in_place,
+                             force=force, max_time=max_time, check=check, console=out)
+    except XlbridgeInputError as e:
+        _fail(e)
+    raise typer.Exit(code=code)
+
+
+@app.command()
 def train(
     text: Optional[str] = typer.Argument(None, help="A UTF-8 text file, or 'nietzsche' (downloaded and cached); default: the shipped offline text."),
     kind: str = typer.Option("seq", help="char3, loop, concat, rnn (nn.RNN) or seq (every next character at once)."),

@@ -1,0 +1,134 @@
+"""The course's own workbook and ours: solved at least as well as Excel's Solver, the fast
+path equal to the formulas, and (with LibreOffice) the solved workbook re-checked by a real
+spreadsheet engine and by the PyTorch models."""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import shared_path
+from tests.solver_helpers import digest
+from xlbridge.solver import read_models, solve, solve_many
+from xlbridge.solver.compile import compile_program
+from xlbridge.solver.fastpath import recognise
+from xlbridge.solver.formula import Evaluator
+from xlbridge.solver.xlsxsafe import read_workbook
+
+EXCEL_DOTPROD_RMSE = 0.3930      # what Excel's GRG reached on 'dotprod' from 2.806
+
+
+@pytest.fixture
+def course(tmp_path):
+    src = shared_path("reference", "course-workbooks", "collab_filter.xlsx")
+    dst = tmp_path / "collab_filter.xlsx"
+    shutil.copyfile(src, dst)
+    return dst
+
+
+def test_course_dotprod_reaches_excel_quality(course):
+    before = digest(course)
+    res = solve(course, "dotprod")
+    assert digest(course) == before
+    assert res.success, res.message
+    assert res.fun_start == pytest.approx(2.806062061648, abs=1e-9)
+    assert res.fun <= EXCEL_DOTPROD_RMSE
+    assert res.path_used == "fast"
+    # an independent RMSE from the solved blocks: ratings H2:V16, movies H19:V23, users B25:F39
+    wb = read_workbook(course)
+    s = wb.sheet("dotprod").cells
+    R = np.array([[s[(r, c)].value if (r, c) in s and isinstance(s[(r, c)].value, float) else np.nan
+                   for c in range(8, 23)] for r in range(2, 17)])
+    movies, users = res.x_by_name["'dotprod'!H19:V23"], res.x_by_name["'dotprod'!B25:F39"]
+    pred = users @ movies
+    rated = ~np.isnan(R)
+    assert res.fun == pytest.approx(np.sqrt(np.mean((pred[rated] - R[rated]) ** 2)), abs=1e-12)
+
+
+def test_course_bias_and_everything_else_survives(course):
+    res = solve(course, "bias")
+    assert res.success and res.fun < 0.2 * res.fun_start
+    assert res.path_used == "fast"
+    with zipfile.ZipFile(course) as a, zipfile.ZipFile(res.path) as b:
+        assert sorted(a.namelist()) == sorted(b.namelist())
+        for name in a.namelist():            # pivot caches, tables, drawings: byte for byte
+            if name not in ("xl/worksheets/sheet3.xml",):
+                assert a.read(name) == b.read(name), name
+    out = read_workbook(res.path)
+    assert out.sheet("bias").cells[(42, 22)].value == pytest.approx(res.fun, abs=1e-12)
+    assert out.sheet("bias").cells[(42, 22)].formula == "SQRT(SUMXMY2(H2:V16,H26:V40))"
+
+
+@pytest.mark.parametrize("sheet", ["dotprod", "bias", "movielens_emb"])
+def test_fast_path_and_formula_path_agree(course, sheet):
+    wb = read_workbook(course)
+    (m,) = [m for m in read_models(wb) if m.sheet == sheet]
+    x_cells = [c for r in m.changing for c in r.cells()]
+    x0 = np.array([Evaluator(wb).value(c) for c in x_cells])
+    ev = Evaluator(wb, dict(zip(x_cells, x0)))
+    obj = (m.objective.sheet, m.objective.r1, m.objective.c1)
+    prog = compile_program(ev, x_cells, [obj])
+    x = x0 + np.random.default_rng(1).normal(scale=0.3, size=x0.shape)
+    f, g = prog.value_and_grad(x)
+    # the interpreter (plain Python, Excel's rules) at the same point
+    assert f == pytest.approx(Evaluator(wb, dict(zip(x_cells, x))).value(obj), abs=1e-12)
+    # the gradient against central differences
+    i = np.random.default_rng(2).integers(len(x), size=5)
+    for j in i:
+        e = np.zeros_like(x)
+        e[j] = 1e-6
+        fd = (prog.numpy(x + e)[0] - prog.numpy(x - e)[0]) / 2e-6
+        assert g[j] == pytest.approx(fd, abs=1e-6)
+    if sheet != "movielens_emb":              # a long-format sheet: formula path only
+        fast = recognise(ev, obj, x_cells)
+        ff, fgrad = fast.fg(x)
+        assert ff == pytest.approx(f, abs=1e-12)
+        np.testing.assert_allclose(fgrad, g, atol=1e-12)
+
+
+def test_fast_path_off_gives_same_answer(course):
+    fast = solve(course, "dotprod", write=False)
+    slow = solve(course, "dotprod", write=False, use_fast_path=False)
+    assert slow.path_used == "formula"
+    assert slow.fun <= EXCEL_DOTPROD_RMSE and fast.fun == pytest.approx(slow.fun, abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def ours(tmp_path_factory):
+    from xlbridge.builders.collab import CollabConfig, build_collab
+    from xlbridge.data import synthetic_ratings
+    return build_collab(synthetic_ratings(), tmp_path_factory.mktemp("collab") / "collab_filter.xlsx", CollabConfig())
+
+
+@pytest.mark.libreoffice
+def test_our_collab_sheets_checked_by_libreoffice_and_pytorch(ours, tmp_path):
+    from models.collab import from_arrays
+    from xlbridge.engine import recalculate
+    from xlbridge.parity import check
+
+    out = tmp_path / "solved.xlsx"
+    results = solve_many(ours, ["dotprod", "bias", "bias_sigmoid"], out=out)
+    assert [r.path_used for r in results] == ["fast", "fast", "fast"]
+    book = recalculate(out)
+    for r in results:
+        assert r.success, r.message
+        assert r.fun < 0.5 * r.fun_start
+        # 1. LibreOffice shows the objective we reported
+        assert book.value("rmse", r.sheet) == pytest.approx(r.fun, abs=1e-9)
+        # 2. PyTorch, loaded with the solved factors, gives the same loss
+        ratings = book.values("ratings", r.sheet)
+        biased = "user_bias" in r.x_by_name
+        y_range = tuple(book.values("y_range", r.sheet).ravel()) if r.sheet == "bias_sigmoid" else None
+        model = from_arrays(r.x_by_name["user_factors"], r.x_by_name["movie_factors"].T,
+                            r.x_by_name["user_bias"].ravel() if biased else None,
+                            r.x_by_name["movie_bias"].ravel() if biased else None, y_range)
+        u, m = (torch.from_numpy(ix) for ix in np.nonzero(~np.isnan(ratings)))
+        with torch.no_grad():
+            loss = torch.sqrt(torch.mean((model(u, m) - torch.from_numpy(ratings[~np.isnan(ratings)])) ** 2))
+        assert float(loss) == pytest.approx(r.fun, abs=1e-9)
+    # 3. and the workbook's own parity check passes on the solved copy
+    assert all(c.passed for c in check(out))
