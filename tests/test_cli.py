@@ -98,3 +98,37 @@ def test_train_then_generate(tmp_path):
     empty.write_text("")
     one_line_error(run("train", empty, "--out", tmp_path / "x.pt"), str(empty))
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_solve_command_lists_and_refuses_bad_files(tmp_path):
+    from xlbridge.builders.collab import CollabConfig, build_collab
+    from xlbridge.data import synthetic_ratings
+
+    book = build_collab(synthetic_ratings(), tmp_path / "c.xlsx", CollabConfig(n_users=5, n_movies=5, n_factors=2))
+    before = book.read_bytes()
+    proc = run("solve", "--list", book)
+    assert proc.returncode == 0, proc.stderr
+    for sheet in ("dotprod", "bias", "bias_sigmoid", "embedding lookup"):
+        assert sheet in proc.stdout
+    assert book.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["c.xlsx"]
+    fake = tmp_path / "fake.xlsx"
+    fake.write_text("not a workbook")
+    one_line_error(run("solve", fake), str(fake))
+    assert fake.read_text() == "not a workbook"
+
+
+@pytest.mark.libreoffice
+def test_solve_command_writes_a_new_checked_workbook(tmp_path):
+    from xlbridge.builders.collab import CollabConfig, build_collab
+    from xlbridge.data import synthetic_ratings
+
+    book = build_collab(synthetic_ratings(), tmp_path / "c.xlsx", CollabConfig(n_users=6, n_movies=6, n_factors=2))
+    before = book.read_bytes()
+    proc = run("solve", book, "--sheet", "dotprod")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "matches" in proc.stdout and book.read_bytes() == before
+    solved = tmp_path / "c.solved.xlsx"
+    assert solved.is_file()
+    again = run("check", solved)  # parity still holds on the solved copy
+    assert again.returncode == 0 and "PASS:" in again.stdout
+    one_line_error(run("solve", book, "--sheet", "dotprod"), "--force")  # no silent overwrite
