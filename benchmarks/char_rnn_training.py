@@ -67,7 +67,8 @@ def main(argv=None) -> None:
         tr = make_dataset(kind, train_ids, 8)
         va = make_dataset(kind, valid_ids, 8)
         t0 = time.perf_counter()
-        res = train(model, tr, va, epochs=args.epochs, lr=1e-2, batch_size=args.batch_size, seed=args.seed)
+        res = train(model, tr, va, epochs=args.epochs, lr=1e-2, batch_size=args.batch_size, seed=args.seed,
+                    progress=sys.stderr.isatty())  # a live bar in a terminal, not pages of it in a log
         for e in range(args.epochs):
             rows.append((label, e + 1, len(tr[0]), res.n_train, res.chars_per_s[e], res.train_loss[e], res.valid_loss[e]))
         print(f"{label}: {time.perf_counter() - t0:.1f} s")
