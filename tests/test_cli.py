@@ -132,3 +132,17 @@ def test_solve_command_writes_a_new_checked_workbook(tmp_path):
     again = run("check", solved)  # parity still holds on the solved copy
     assert again.returncode == 0 and "PASS:" in again.stdout
     one_line_error(run("solve", book, "--sheet", "dotprod"), "--force")  # no silent overwrite
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--hparam", "adam.lr=-0.5"], "adam lr == -0.5, must be >= 0"),
+    (["--hparam", "adam.beta1=1"], "adam beta1 == 1, must be < 1"),
+    (["--hparam", "rmsprop.eps=0"], "rmsprop eps == 0"),
+    (["--hparam", "adam.lr"], "expected OPTIMIZER.NAME=VALUE"),
+    (["--hparam", "lamb.lr=0.1"], "unknown optimizer 'lamb'"),
+    (["--epochs", "0"], "epochs == 0, must be >= 1"),
+])
+def test_bad_hyperparameters_exit_2_and_write_nothing(tmp_path, args, fragment):
+    out = tmp_path / "out"
+    one_line_error(run("build", "--out", out, *args), fragment)
+    assert not out.exists()

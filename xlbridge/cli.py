@@ -92,6 +92,8 @@ def build(
     movies: int = typer.Option(15, help="Movies in the crosstab (the most rated)."),
     factors: int = typer.Option(5, help="Latent factors per user and movie."),
     seed: int = typer.Option(42, help="Seed of the parameters' start values."),
+    epochs: int = typer.Option(10, help="Epochs unrolled down each optimizer sheet of graddesc.xlsx."),
+    hparam: list[str] = typer.Option([], help="A graddesc hyperparameter, OPTIMIZER.NAME=VALUE (e.g. adam.lr=0.1); repeatable."),
     check: bool = typer.Option(False, "--check", help="Recalculate the built workbooks in LibreOffice and print the parity report."),
     force: bool = typer.Option(False, help="Overwrite files that were not written by xlbridge."),
 ):
@@ -99,10 +101,12 @@ def build(
 
     With no --ratings or --dataset, builds every workbook from the offline default (a labelled
     synthetic MovieLens sample, a shipped text) into --out. With real ratings, builds the
-    collaborative-filtering workbook from them.
+    collaborative-filtering workbook from them. Every option is validated before anything is
+    written.
     """
     from xlbridge.builders.collab import CollabConfig, build_collab
-    from xlbridge.data import load_ratings, synthetic_ratings
+    from xlbridge.builders.graddesc import GraddescConfig, build_graddesc, check_config
+    from xlbridge.data import crosstab, load_ratings, synthetic_ratings
     from xlbridge.download import fetch
     from xlbridge.workbooks import WORKBOOKS
 
@@ -111,25 +115,42 @@ def build(
             raise XlbridgeInputError("give --ratings or --dataset, not both")
         real = ratings is not None or dataset is not None
         data = load_ratings(ratings) if ratings else load_ratings(fetch(dataset)) if dataset else synthetic_ratings()
-        config = CollabConfig(n_users=users, n_movies=movies, n_factors=factors, seed=seed)
-        built, t0 = [], time.perf_counter()
-        for spec in WORKBOOKS:
-            if real and spec.kind != "collab":
-                continue  # real ratings only change the collaborative-filtering workbook
-            target = out_dir / spec.filename
+        collab = CollabConfig(n_users=users, n_movies=movies, n_factors=factors, seed=seed).validate()
+        crosstab(data, users, movies)  # enough users and movies? (fails before any file is written)
+        graddesc = GraddescConfig(epochs=epochs, hparams=_parse_hparams(hparam))
+        check_config(graddesc)
+        builders = {"collab": lambda p: build_collab(data, p, collab), "graddesc": lambda p: build_graddesc(p, graddesc)}
+        # real ratings only change the collaborative-filtering workbook
+        specs = [s for s in WORKBOOKS if not real or s.kind == "collab"]
+        targets = [out_dir / s.filename for s in specs]
+        for target in targets:
             _guard_overwrite(target, force)
+        t0 = time.perf_counter()
+        for spec, target in zip(specs, targets):
             t = time.perf_counter()
-            if spec.kind == "collab":
-                build_collab(data, target, config)
-            else:
-                spec.build_default(target)
+            builders.get(spec.kind, spec.build_default)(target)
             out.print(f"built {target} in {time.perf_counter() - t:.1f} s")
-            built.append(target)
-        out.print(f"{len(built)} workbook(s) built in {time.perf_counter() - t0:.1f} s")
-        if check and not run_checks(built):
+        out.print(f"{len(targets)} workbook(s) built in {time.perf_counter() - t0:.1f} s")
+        if check and not run_checks(targets):
             raise typer.Exit(code=1)
     except XlbridgeInputError as e:
         _fail(e)
+
+
+def _parse_hparams(items: list[str]) -> dict[str, dict[str, float]]:
+    """['adam.lr=0.1', 'adam.beta1=0.8'] -> {'adam': {'lr': 0.1, 'beta1': 0.8}}."""
+    out_: dict[str, dict[str, float]] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        opt, dot, name = key.strip().partition(".")
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if not (eq and dot and opt and name and number is not None):
+            raise XlbridgeInputError(f"--hparam {item!r}: expected OPTIMIZER.NAME=VALUE, e.g. adam.lr=0.1")
+        out_.setdefault(opt, {})[name.strip()] = number
+    return out_
 
 
 @app.command()
