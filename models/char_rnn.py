@@ -31,13 +31,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from models.device import default_device
 from xlbridge import text as textlib
 from xlbridge.errors import XlbridgeInputError, check_float, check_int
-
-
-def default_device() -> torch.device:
-    """CUDA when available, else CPU: nothing here assumes a GPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 # -----------------------------------------------------------------------------
@@ -372,9 +368,13 @@ def save_model(model: nn.Module, vocab: textlib.Vocab, path) -> Path:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({"format": "xlbridge-char-rnn/1", "config": asdict(model.config),
-                "vocab": "".join(vocab.chars), "state_dict": state}, tmp)
-    tmp.replace(path)  # nothing half-written is left under the real name
+    try:
+        torch.save({"format": "xlbridge-char-rnn/1", "config": asdict(model.config),
+                    "vocab": "".join(vocab.chars), "state_dict": state}, tmp)
+        tmp.replace(path)  # nothing half-written is left under the real name
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

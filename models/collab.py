@@ -16,10 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-def default_device() -> torch.device:
-    """CUDA when present, CPU otherwise; nothing here assumes a GPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+from models.device import default_device
 
 
 def sigmoid_range(x: torch.Tensor, low: float, high: float) -> torch.Tensor:

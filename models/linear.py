@@ -26,6 +26,7 @@ from typing import Mapping
 import numpy as np
 import torch
 
+from models.device import default_device
 from xlbridge.errors import XlbridgeInputError, check_float, check_int
 
 # ---------------------------------------------------------------------------------------------
@@ -275,7 +276,7 @@ def train_torch(x, y, optimizer: str = "adam", hparams: Mapping[str, float] | No
     """
     x, y, epochs, a_init, b_init, hp = _check_run(x, y, epochs, a_init, b_init, optimizer, hparams)
     if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = default_device()
     f64 = dict(dtype=torch.float64, device=device)
     n, steps = x.size, epochs * x.size
     a = torch.tensor(a_init, requires_grad=True, **f64)

@@ -52,6 +52,16 @@ def make_ratings(rows, titles=None, source="test ratings") -> Ratings:
     return Ratings(df, titles, source)
 
 
+def workbook_content(path):
+    """Every cell's value or formula and every sheet-scoped name, for comparing two builds."""
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path)
+    cells = [(ws.title, c.coordinate, c.value) for ws in wb for row in ws.iter_rows() for c in row if c.value is not None]
+    names = sorted((ws.title, n, d.attr_text) for ws in wb for n, d in ws.defined_names.items())
+    return cells, names
+
+
 @pytest.fixture
 def small_ratings() -> Ratings:
     """6 users x 5 movies, most pairs rated, deterministic."""

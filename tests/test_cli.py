@@ -79,7 +79,7 @@ def test_build_from_real_ratings_and_check(tmp_path):
 def test_check_refuses_foreign_workbooks(tmp_path):
     foreign = tmp_path / "foreign.xlsx"
     openpyxl.Workbook().save(foreign)
-    one_line_error(run("check", foreign), "has no parity check")
+    one_line_error(run("check", foreign), "no parity check for workbook kind None")
     one_line_error(run("check", tmp_path / "missing.xlsx"), "no such workbook")
 
 
@@ -146,3 +146,26 @@ def test_bad_hyperparameters_exit_2_and_write_nothing(tmp_path, args, fragment):
     out = tmp_path / "out"
     one_line_error(run("build", "--out", out, *args), fragment)
     assert not out.exists()
+
+
+def test_rebuild_refuses_an_edited_workbook(tmp_path):
+    assert run("build", "--users", "6", "--movies", "6", "--out", tmp_path).returncode == 0
+    book = tmp_path / "collab_filter.xlsx"
+    assert run("build", "--users", "6", "--movies", "6", "--out", tmp_path).returncode == 0  # untouched: fine
+    wb = openpyxl.load_workbook(book)
+    wb["dotprod"]["B30"] = 0.5  # the student's own start value
+    wb.save(book)
+    before = book.read_bytes()
+    one_line_error(run("build", "--users", "6", "--movies", "6", "--out", tmp_path), "was edited since xlbridge built it")
+    assert book.read_bytes() == before
+
+
+def test_more_usage_errors(tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    one_line_error(run("build", "--out", a_file), "--out must be a folder")
+    one_line_error(run("build", "--ratings", shared_path("data", "ml-100k"), "--epochs", "3", "--out", tmp_path),
+                   "--epochs and --hparam set graddesc.xlsx")
+    one_line_error(run("train", "--threads", "0"), "--threads == 0, must be >= 1")
+    one_line_error(run("train", "--out", tmp_path / "no" / "m.pt"), "does not exist")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]

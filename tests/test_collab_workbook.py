@@ -4,12 +4,12 @@ parity with models/collab.py after a real LibreOffice recalculation."""
 from __future__ import annotations
 
 import zipfile
-from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import openpyxl
 import pytest
-from conftest import REPO, SHARED, make_ratings
+from conftest import REPO, SHARED, make_ratings, workbook_content
 
 from xlbridge import names as N
 from xlbridge.builders.collab import CollabConfig, build_collab
@@ -20,6 +20,7 @@ from xlbridge.parity import check_book
 from xlbridge.styles import FILLS
 
 GRID_SHEETS = ["dotprod", "bias", "bias_sigmoid"]
+XMLNS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 LOOKUP_SHEET = "embedding lookup"
 
 
@@ -55,8 +56,9 @@ def test_sheets_names_and_shapes(default_book):
                             ("bias_sigmoid", N.GRID), (LOOKUP_SHEET, N.LOOKUP)]:
         names = _names(wb[sheet])
         for entry in registry:
-            optional = (sheet == "dotprod" and entry.name in ("user_bias", "movie_bias", "y_range")) or \
-                       (sheet == "bias" and entry.name == "y_range")
+            sigmoid_only = entry.name in ("y_range", "y_low", "y_high")
+            optional = (sheet == "dotprod" and (entry.name in ("user_bias", "movie_bias") or sigmoid_only)) or \
+                       (sheet == "bias" and sigmoid_only)
             if optional:
                 assert entry.name not in names, (sheet, entry.name)
                 continue
@@ -85,9 +87,12 @@ def test_solver_models_as_excel_stores_them(default_book):
             assert len(changing) == 2
         else:
             assert changing == {dn[p].attr_text for p in params}
-    # the XML carries localSheetId + hidden, which is what Excel's Solver dialog reads
-    xml = zipfile.ZipFile(default_book).read("xl/workbook.xml").decode()
-    assert xml.count('name="solver_opt"') == 4 and 'localSheetId="2" hidden="1"' in xml.replace("hidden=\"1\" localSheetId=\"2\"", 'localSheetId="2" hidden="1"')
+    # the XML carries localSheetId + hidden on each, which is what Excel's Solver dialog reads
+    root = ElementTree.fromstring(zipfile.ZipFile(default_book).read("xl/workbook.xml"))
+    sheet_ids = {ws: i for i, ws in enumerate(wb.sheetnames)}
+    opts = [e for e in root.iter(f"{XMLNS}definedName") if e.get("name") == "solver_opt"]
+    assert sorted(int(e.get("localSheetId")) for e in opts) == sorted(sheet_ids[s] for s in [*GRID_SHEETS, LOOKUP_SHEET])
+    assert all(e.get("hidden") in ("1", "true") for e in opts)
 
 
 def test_styles_frozen_headers_notes(default_book):
@@ -105,22 +110,9 @@ def test_styles_frozen_headers_notes(default_book):
         assert must in text
 
 
-def _content(path):
-    wb = openpyxl.load_workbook(path)
-    cells = [(ws.title, c.coordinate, c.value) for ws in wb for row in ws.iter_rows() for c in row if c.value is not None]
-    names = sorted((ws.title, n, d.attr_text) for ws in wb for n, d in ws.defined_names.items())
-    return cells, names
-
-
 def test_build_is_deterministic(tmp_path, default_book):
     again = build_collab(synthetic_ratings(), tmp_path / "again.xlsx")
-    assert _content(again) == _content(default_book)
-
-
-def test_committed_workbook_is_current(default_book):
-    committed = REPO / "workbooks" / "collab_filter.xlsx"
-    assert committed.is_file(), "workbooks/collab_filter.xlsx must be committed (run 'xlbridge build')"
-    assert _content(committed) == _content(default_book)
+    assert workbook_content(again) == workbook_content(default_book)
 
 
 def test_prediction_formulas_mirror_the_model(default_book):
@@ -128,7 +120,7 @@ def test_prediction_formulas_mirror_the_model(default_book):
     first = lambda s: wb[s][wb[s].defined_names["predictions"].attr_text.split("!")[1].split(":")[0].replace("$", "")].value  # noqa: E731
     assert first("dotprod").startswith('=IF(') and "MMULT(" in first("dotprod")
     assert first("bias").count("+") == 2
-    assert "EXP(-(" in first("bias_sigmoid")
+    assert first("bias_sigmoid").startswith('=IF(') and "y_low+(y_high-y_low)/(1+EXP(-(" in first("bias_sigmoid")
     lookup = wb[LOOKUP_SHEET]
     formulas = [c.value for row in lookup.iter_rows() for c in row if isinstance(c.value, str) and c.value.startswith("=")]
     assert any("INDEX(user_factors,MATCH(" in f for f in formulas)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import time
-import zipfile
 from pathlib import Path
 from typing import Optional
 
@@ -16,7 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from xlbridge.errors import XlbridgeInputError, XlbridgeRunFailed
+from xlbridge.errors import XlbridgeInputError, check_int
+from xlbridge.xlsx import edited_since_built
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Course workbooks with live formulas, proven equal to PyTorch models.")
@@ -29,20 +29,18 @@ def _fail(e: Exception) -> None:
     raise typer.Exit(code=getattr(e, "exit_code", 2))
 
 
-def _is_xlbridge_workbook(path: Path) -> bool:
-    """True when `path` is a workbook this tool wrote (it carries the xlbridge_kind name)."""
-    from xlbridge.xlsx import KIND_NAME
-
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return f'name="{KIND_NAME}"'.encode() in zf.read("xl/workbook.xml")
-    except (zipfile.BadZipFile, KeyError, OSError):
-        return False
-
-
 def _guard_overwrite(path: Path, force: bool) -> None:
-    if path.exists() and not force and not _is_xlbridge_workbook(path):
+    """Refuse to replace a file the user owns: anything xlbridge did not build, or a workbook
+    it built whose cells were edited since (the fingerprint no longer matches)."""
+    if force or not path.exists():
+        return
+    if path.is_dir():
+        raise XlbridgeInputError(f"{path}: is a folder, not a workbook file")
+    edited = edited_since_built(path)
+    if edited is None:
         raise XlbridgeInputError(f"{path}: exists and was not written by xlbridge; pass --force to overwrite it")
+    if edited:
+        raise XlbridgeInputError(f"{path}: was edited since xlbridge built it; pass --force to overwrite it")
 
 
 def report(results_by_book: dict[str, list]) -> bool:
@@ -114,6 +112,10 @@ def build(
         if ratings and dataset:
             raise XlbridgeInputError("give --ratings or --dataset, not both")
         real = ratings is not None or dataset is not None
+        if real and (epochs != 10 or hparam):
+            raise XlbridgeInputError("--epochs and --hparam set graddesc.xlsx, which --ratings/--dataset do not build")
+        if out_dir.exists() and not out_dir.is_dir():
+            raise XlbridgeInputError(f"{out_dir}: --out must be a folder; this is a file")
         data = load_ratings(ratings) if ratings else load_ratings(fetch(dataset)) if dataset else synthetic_ratings()
         collab = CollabConfig(n_users=users, n_movies=movies, n_factors=factors, seed=seed).validate()
         crosstab(data, users, movies)  # enough users and movies? (fails before any file is written)
@@ -162,7 +164,7 @@ def check(workbooks: list[Path] = typer.Argument(..., help="Workbooks written by
     try:
         if not run_checks(workbooks):
             raise typer.Exit(code=1)
-    except (XlbridgeInputError, XlbridgeRunFailed) as e:
+    except XlbridgeInputError as e:
         _fail(e)
 
 
@@ -232,7 +234,9 @@ def train(
         if threads is not None:
             import torch
 
-            torch.set_num_threads(threads)
+            torch.set_num_threads(check_int(threads, "--threads", min_val=1))
+        if not out_file.parent.is_dir():  # find out now, not after the whole training run
+            raise XlbridgeInputError(f"{out_file}: the folder {out_file.parent} does not exist")
         path = fetch("nietzsche") if text == "nietzsche" else text
         result = train_text_model(path, kind=kind, epochs=epochs, out=out_file, max_chars=max_chars, n_hidden=n_hidden,
                                   n_fac=n_fac, identity_init=identity_init, seed=seed, progress=sys.stderr.isatty())

@@ -1,6 +1,7 @@
-"""The two kinds of expected failure, and the exit codes the CLI gives them.
+"""Expected failures: bad input a person can fix (exit 2), and the validators that raise it.
 
-Anything else is a bug and keeps its traceback.
+A run that completes with a negative answer (a parity mismatch) exits 1 through the CLI;
+anything else is a bug and keeps its traceback.
 """
 
 
@@ -11,12 +12,6 @@ class XlbridgeInputError(ValueError):
     """
 
     exit_code = 2
-
-
-class XlbridgeRunFailed(RuntimeError):
-    """A run that completed but whose answer is negative (parity mismatch). Exit status 1."""
-
-    exit_code = 1
 
 
 def check_int(value, name, *, min_val=None, max_val=None):

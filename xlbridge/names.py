@@ -1,5 +1,6 @@
 """The defined names of the collaborative-filtering workbook: the contract between its
-sheets and the Python side (parity, the Solver mirror, the UDFs).
+sheets and the Python side (parity, the Solver mirror, the UDFs). This registry documents
+them (the intro sheet lists it) and the tests hold the workbook to it, name and shape.
 
 Names are sheet-scoped, so every model sheet uses the model's own vocabulary
 (`user_factors` on `dotprod` is DotProduct.user_factors; on `bias` it is DotProductBias's).
@@ -28,6 +29,8 @@ GRID = [
     Name("user_bias", "U x 1", "param", "one bias per user (bias sheets only)"),
     Name("movie_bias", "1 x M", "param", "one bias per movie (bias sheets only)"),
     Name("y_range", "1 x 2", "input", "low and high end of the sigmoid range (bias_sigmoid only)"),
+    Name("y_low", "1 x 1", "input", "low end of the sigmoid range (bias_sigmoid only)"),
+    Name("y_high", "1 x 1", "input", "high end of the sigmoid range (bias_sigmoid only)"),
     Name("predictions", "U x M", "output", "the model's prediction where there is a rating, 0 elsewhere"),
     Name("rmse", "1 x 1", "loss", "root mean squared error over the rated cells: Solver's objective"),
 ]

@@ -6,6 +6,8 @@ builders write them here, the engine, parity, the solver and the UDFs read them 
 
 from __future__ import annotations
 
+import hashlib
+import numbers
 import os
 import re
 import tempfile
@@ -15,6 +17,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.workbook.defined_name import DefinedName
 
 KIND_NAME = "xlbridge_kind"  # hidden workbook-level name saying which builder wrote the file
+FINGERPRINT_NAME = "xlbridge_fingerprint"  # hash of the cells as built: tells an edited copy apart
 
 # A cell value starting with one of these would be read as a formula by Excel or LibreOffice.
 _FORMULA_STARTS = ("=", "+", "-", "@")
@@ -77,6 +80,41 @@ def set_workbook_kind(wb, kind: str) -> None:
     add_name(wb, KIND_NAME, f'"{kind}"', hidden=True)
 
 
+def content_fingerprint(wb) -> str:
+    """A hash of every cell's value or formula, sheet by sheet. Numbers count as openpyxl
+    writes them (16 significant digits), so a value hashes the same before a save and after it
+    is read back; styles and names do not count."""
+    h = hashlib.sha256()
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for c in row:
+                v = c.value
+                if v is None:
+                    continue
+                v = f"{float(v):.16g}" if isinstance(v, numbers.Number) and not isinstance(v, bool) else str(v)
+                h.update(f"{ws.title}!{c.coordinate}={v}\n".encode())
+    return h.hexdigest()[:32]
+
+
+def stamp_fingerprint(wb) -> None:
+    """Record the workbook's content fingerprint in a hidden name, just before saving."""
+    add_name(wb, FINGERPRINT_NAME, f'"{content_fingerprint(wb)}"', hidden=True)
+
+
+def edited_since_built(path) -> bool | None:
+    """None when `path` is not a workbook xlbridge built; else whether its cells changed since."""
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(path)
+    except Exception:
+        return None
+    if KIND_NAME not in wb.defined_names:
+        return None
+    stamp = wb.defined_names.get(FINGERPRINT_NAME)
+    return stamp is None or stamp.attr_text.strip('"') != content_fingerprint(wb)
+
+
 def save_atomic(wb, path) -> Path:
     """Save to a temporary file in the target folder, then rename it into place.
 
@@ -85,6 +123,8 @@ def save_atomic(wb, path) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if KIND_NAME in wb.defined_names:
+        stamp_fingerprint(wb)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".xlsx", dir=path.parent)
     os.close(fd)
     try:

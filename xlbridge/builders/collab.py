@@ -203,6 +203,8 @@ def _grid_sheet(wb, title, ct: Crosstab, start: StartValues, *, biases: bool, y_
         paint(ws, "B3:C3", "input")
         note(ws.cell(3, 2), "y_low and y_high of DotProductBias(y_range=(y_low, y_high)). Change them and the predictions follow.")
         _name_block(wb, ws, "y_range", 3, 2, 3, 3)
+        _name_block(wb, ws, "y_low", 3, 2, 3, 2)
+        _name_block(wb, ws, "y_high", 3, 3, 3, 3)
 
     # Ratings: a copy of the crosstab, truly blank where there is no rating (SUMXMY2 below
     # skips blank pairs; a formula returning "" would be text, which it rejects).
@@ -266,7 +268,7 @@ def _grid_sheet(wb, title, ct: Crosstab, start: StartValues, *, biases: bool, y_
                 dot = f"{dot}+{a1(r, L.c_ub, absolute_col=True)}+{a1(L.r_mb, c, absolute_row=True)}"
             if y_range is not None:
                 # torch: torch.sigmoid(res) * (high - low) + low
-                dot = f"$B$3+($C$3-$B$3)/(1+EXP(-({dot})))"
+                dot = f"y_low+(y_high-y_low)/(1+EXP(-({dot})))"
             ws.cell(r, c, f'=IF({rating}="",0,{dot})')
     paint(ws, f"{a1(L.r_u, L.c0)}:{a1(L.r_u + U - 1, L.c1)}", "output")
     _name_block(wb, ws, "predictions", L.r_u, L.c0, L.r_u + U - 1, L.c1)

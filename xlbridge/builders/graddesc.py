@@ -132,7 +132,7 @@ class Col:
 SCI = "0.000E+00"
 
 
-def _columns(optimizer: str) -> list[Col]:
+def columns(optimizer: str) -> list[Col]:
     """The table of one optimizer sheet, left to right."""
     cols = [
         Col("step", "step", "t", "", fmt="0", width=6),
@@ -341,7 +341,7 @@ def _data_sheet(wb, data) -> None:
 
 def _optimizer_sheet(wb, title: str, optimizer: str, hp: dict, config: GraddescConfig, n: int) -> None:
     ws = wb.create_sheet(title)
-    cols = _columns(optimizer)
+    cols = columns(optimizer)
     letters = {c.name: get_column_letter(j) for j, c in enumerate(cols, start=1)}
     steps = n * config.epochs
     first, last = START + 1, START + steps

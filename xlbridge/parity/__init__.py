@@ -39,20 +39,24 @@ class Comparison:
     cells: int
     max_diff: float
     tol: float = TOLERANCE
-    relative: bool = False  # max_diff is max|sheet - model| / max|model| over the quantity
+    relative: bool = False  # max_diff is relative per cell (see compare)
 
     @property
     def passed(self) -> bool:
         return bool(self.cells > 0 and np.isfinite(self.max_diff) and self.max_diff <= self.tol)
 
 
-def compare(sheet: str, quantity: str, got, want, *, tol: float = TOLERANCE, relative: bool = False) -> Comparison:
-    """Compare spreadsheet values `got` with model values `want` (same shape; NaN where a
-    cell is empty on both sides). A NaN on only one side counts as an infinite difference.
+def compare(sheet: str, quantity: str, got, want, *, tol: float = TOLERANCE, relative: bool = False,
+            empty=None) -> Comparison:
+    """Compare spreadsheet values `got` with model values `want` (same shape).
 
-    relative=True divides by the largest |value| the quantity takes, not cell by cell: a
-    column that crosses zero (a gradient, a residual) has no meaningful per-cell relative
-    error there, while both sides carry the same absolute rounding, tiny against its scale.
+    A NaN (an empty, text or error cell) counts as an infinite difference, except in the cells
+    `empty` (a boolean mask) marks as meant to be blank on both sides.
+
+    relative=True divides each cell's difference by max(|model value|, 1e-3 * the largest
+    |value| of the quantity): relative error cell by cell, except near a zero crossing (a
+    gradient, a residual), where no per-cell relative error is meaningful and both sides carry
+    the same absolute rounding; there it is judged against a thousandth of the quantity's scale.
     """
     got = np.asarray(got, dtype=float)
     want = np.asarray(want, dtype=float)
@@ -60,11 +64,11 @@ def compare(sheet: str, quantity: str, got, want, *, tol: float = TOLERANCE, rel
         raise XlbridgeInputError(
             f"sheet '{sheet}': {quantity} has shape {got.shape} in the workbook, {want.shape} in the model"
         )
-    both_empty = np.isnan(got) & np.isnan(want)
+    both_empty = np.zeros(got.shape, bool) if empty is None else (np.asarray(empty, bool) & np.isnan(got) & np.isnan(want))
     diff = np.abs(got - want)
     if relative and want.size and not np.isnan(want).all():
-        scale = np.nanmax(np.abs(want))
-        diff = diff / (scale if scale > 0 else 1.0)  # an all-zero quantity: compare absolutely
+        floor = 1e-3 * np.nanmax(np.abs(want))
+        diff = diff / np.maximum(np.abs(want), floor if floor > 0 else 1.0)  # all zero: absolute
     diff = np.where(both_empty, 0.0, np.where(np.isnan(diff), np.inf, diff))
     cells = int(diff.size - both_empty.sum())
     return Comparison(sheet, quantity, cells, float(diff.max()) if diff.size else np.nan, tol, relative)
@@ -80,11 +84,11 @@ def register(kind: str):
     return deco
 
 
-def checker_for(kind: str | None):
+def checker_for(kind: str | None, source="workbook"):
     if kind not in CHECKER_MODULES:
         known = ", ".join(sorted(CHECKER_MODULES))
         raise XlbridgeInputError(
-            f"workbook kind {kind!r} has no parity check (known kinds: {known}); "
+            f"{source}: no parity check for workbook kind {kind!r} (known kinds: {known}); "
             "was it written by 'xlbridge build'?"
         )
     importlib.import_module(CHECKER_MODULES[kind])
@@ -93,7 +97,7 @@ def checker_for(kind: str | None):
 
 def check_book(book: Book) -> list[Comparison]:
     """Run the checker for an already recalculated workbook."""
-    return checker_for(book.kind)(book)
+    return checker_for(book.kind, book.source)(book)
 
 
 def check(path) -> list[Comparison]:

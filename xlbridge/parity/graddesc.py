@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.linear import OPTIMIZERS, onecycle_warmup_end, train_torch
-from xlbridge.builders.graddesc import SHEETS
+from xlbridge.builders.graddesc import SHEETS, columns
 from xlbridge.engine import Book
 from xlbridge.errors import XlbridgeInputError
 from xlbridge.parity import TOLERANCE, Comparison, compare, register
@@ -62,10 +62,13 @@ def check_sheet(book: Book, title: str, optimizer: str, x: np.ndarray, y: np.nda
         want["fd_grad_a"], want["fd_grad_b"] = traj["grad_a"], traj["grad_b"]
 
     named = book.names()
+    shown = {c.name for c in columns(optimizer)}  # what the builder puts on this sheet
     out = []
     for name, model in want.items():
         if (title, name) not in named:
-            continue  # the model keeps more than this sheet shows (e.g. `pred` only where written)
+            if name in shown:  # a column the sheet should have lost its name: fail, don't skip
+                out.append(Comparison(title, f"{name} (name missing)", 0, float("inf")))
+            continue  # the model keeps more than this sheet shows
         got = book.values(name, title).ravel()
         tol = FD_TOLERANCE if name.startswith("fd_") else TOLERANCE
         out.append(compare(title, name, got, model, tol=tol, relative=True))

@@ -1,0 +1,32 @@
+"""The committed workbooks are what `xlbridge build` makes today, and rebuilding protects edits."""
+
+from __future__ import annotations
+
+import openpyxl
+import pytest
+from conftest import REPO, workbook_content
+
+from xlbridge.workbooks import WORKBOOKS
+from xlbridge.xlsx import edited_since_built
+
+
+@pytest.mark.parametrize("spec", WORKBOOKS, ids=lambda s: s.filename)
+def test_committed_workbook_is_current(spec, tmp_path):
+    committed = REPO / "workbooks" / spec.filename
+    assert committed.is_file(), f"workbooks/{spec.filename} must be committed (run 'xlbridge build')"
+    fresh = spec.build_default(tmp_path / spec.filename)
+    assert workbook_content(committed) == workbook_content(fresh), "rebuild and commit: xlbridge build"
+    assert edited_since_built(committed) is False
+
+
+def test_an_edit_is_noticed(tmp_path):
+    spec = next(s for s in WORKBOOKS if s.kind == "collab")
+    path = spec.build_default(tmp_path / spec.filename)
+    assert edited_since_built(path) is False
+    wb = openpyxl.load_workbook(path)
+    wb["dotprod"]["B30"] = 0.5
+    wb.save(path)
+    assert edited_since_built(path) is True
+    plain = tmp_path / "plain.xlsx"
+    openpyxl.Workbook().save(plain)
+    assert edited_since_built(plain) is None
