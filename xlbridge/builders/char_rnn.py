@@ -26,6 +26,7 @@ import numpy as np
 from openpyxl import Workbook
 
 from xlbridge import text as textlib
+from xlbridge.builders.common import name_block, sheet_title, write_block
 from xlbridge.errors import XlbridgeInputError, check_float, check_int
 from xlbridge.names import Name
 from xlbridge.styles import LOSS_BORDER, TITLE_FONT, header, intro_sheet, label, note, paint, widths
@@ -185,18 +186,6 @@ def glyph(ch: str) -> str:
     return GLYPHS.get(ch, ch)
 
 
-def _name(wb, ws, name, r0, c0, r1=None, c1=None):
-    add_name(wb, name, range_ref(ws.title, r0, c0, r0 if r1 is None else r1, c0 if c1 is None else c1), sheet=ws)
-
-
-def _write_matrix(ws, r0, c0, values, role="param"):
-    values = np.atleast_2d(values)
-    for i, row in enumerate(values):
-        for j, v in enumerate(row):
-            ws.cell(r0 + i, c0 + j, float(v))
-    r1, c1 = r0 + values.shape[0] - 1, c0 + values.shape[1] - 1
-    paint(ws, f"{a1(r0, c0)}:{a1(r1, c1)}", role, "0.0000")
-    return r1, c1
 
 
 def _param_block(wb, ws, r, c, title, name, values, row_labels=None, bias_name=None, bias=None):
@@ -210,21 +199,19 @@ def _param_block(wb, ws, r, c, title, name, values, row_labels=None, bias_name=N
         c0 = c + 1
     for j in range(values.shape[1]):
         set_text(ws.cell(r + 1, c0 + j), str(j + 1))
-    r1, c1 = _write_matrix(ws, r + 2, c0, values)
-    _name(wb, ws, name, r + 2, c0, r1, c1)
+    r1, c1 = write_block(ws, r + 2, c0, values, "param", "0.0000")
+    name_block(wb, ws, name, r + 2, c0, r1, c1)
     if bias is not None:
         set_text(ws.cell(r + 1, c1 + 1), "bias")
-        _write_matrix(ws, r + 2, c1 + 1, bias.reshape(-1, 1))
-        _name(wb, ws, bias_name, r + 2, c1 + 1, r1, c1 + 1)
+        write_block(ws, r + 2, c1 + 1, bias.reshape(-1, 1), "param", "0.0000")
+        name_block(wb, ws, bias_name, r + 2, c1 + 1, r1, c1 + 1)
         c1 += 1
     header(ws, f"{a1(r + 1, c0)}:{a1(r + 1, c1)}")
     return c1
 
 
 def _title(ws, title, subtitle, model_class):
-    label(ws["A1"], title)
-    ws["A1"].font = TITLE_FONT
-    label(ws["A2"], subtitle, bold=False)
+    sheet_title(ws, title, subtitle)
     label(ws["A3"], "model:")
     set_text(ws["B3"], model_class)
 
@@ -302,7 +289,7 @@ def _loop_sheet(wb, title, model_class, w, vocab, text: str, subtitle: str, conc
     inputs, target = text[:-1], text[-1]
     T = len(inputs)
     _title(ws, f"{model_class}: {T} characters -> the next one", subtitle, model_class)
-    _name(wb, ws, "model_class", 3, 2)
+    name_block(wb, ws, "model_class", 3, 2)
 
     c_char, c_idx = 2, 3
     c_cat = 4  # concat only: the previous h (H columns), then x
@@ -377,12 +364,12 @@ def _loop_sheet(wb, title, model_class, w, vocab, text: str, subtitle: str, conc
         note(ws.cell(r1, c_h), "tanh(l_hidden_weight row j . inp + l_hidden_bias j): h reaches this step only through cat.")
     else:
         note(ws.cell(r1, c_h), "tanh(l_hidden_weight row j . (h_prev + inp) + l_hidden_bias j): one RNN step.")
-    _name(wb, ws, "chars", r1, c_char, rT, c_char)
+    name_block(wb, ws, "chars", r1, c_char, rT, c_char)
     if concat:
-        _name(wb, ws, "concat", r1, c_cat, rT, c_x + F - 1)
-    _name(wb, ws, "embedded", r1, c_x, rT, c_x + F - 1)
-    _name(wb, ws, "inputs", r1, c_inp, rT, c_inp + H - 1)
-    _name(wb, ws, "hidden", r1, c_h, rT, c_h + H - 1)
+        name_block(wb, ws, "concat", r1, c_cat, rT, c_x + F - 1)
+    name_block(wb, ws, "embedded", r1, c_x, rT, c_x + F - 1)
+    name_block(wb, ws, "inputs", r1, c_inp, rT, c_inp + H - 1)
+    name_block(wb, ws, "hidden", r1, c_h, rT, c_h + H - 1)
 
     # the output layer, after the last step: one column per vocabulary character
     r_out = rT + 2
@@ -399,9 +386,9 @@ def _loop_sheet(wb, title, model_class, w, vocab, text: str, subtitle: str, conc
         paint(ws, f"{a1(r, c_out)}:{a1(r, c_out + V - 1)}", "output", "0.0000")
     paint(ws, a1(r_lse, c_out), "output", "0.0000")
     note(ws.cell(r_lse, c_out), "log(sum(exp(logits))), computed as max + log(sum(exp(logits - max))) like torch.")
-    _name(wb, ws, "logits", r_logit, c_out, r_logit, c_out + V - 1)
-    _name(wb, ws, "log_probs", r_logp, c_out, r_logp, c_out + V - 1)
-    _name(wb, ws, "probs", r_prob, c_out, r_prob, c_out + V - 1)
+    name_block(wb, ws, "logits", r_logit, c_out, r_logit, c_out + V - 1)
+    name_block(wb, ws, "log_probs", r_logp, c_out, r_logp, c_out + V - 1)
+    name_block(wb, ws, "probs", r_prob, c_out, r_prob, c_out + V - 1)
 
     probs = f"{a1(r_prob, c_out, True, True)}:{a1(r_prob, c_out + V - 1, True, True)}"
     r_pred, r_tgt, r_loss = r_prob + 2, r_prob + 3, r_prob + 4
@@ -423,9 +410,9 @@ def _loop_sheet(wb, title, model_class, w, vocab, text: str, subtitle: str, conc
     paint(ws, a1(r_loss, c_out), "output", "0.0000")
     ws.cell(r_loss, c_out).border = LOSS_BORDER
     note(ws.cell(r_loss, c_out), "Negative log-probability of the target: F.nll_loss(log_probs, target).")
-    _name(wb, ws, "prediction", r_pred, c_out)
-    _name(wb, ws, "target", r_tgt, c_out)
-    _name(wb, ws, "loss", r_loss, c_out)
+    name_block(wb, ws, "prediction", r_pred, c_out)
+    name_block(wb, ws, "target", r_tgt, c_out)
+    name_block(wb, ws, "loss", r_loss, c_out)
 
     # the parameters, as exported from PyTorch (orange)
     r_par = r_loss + 3
@@ -456,7 +443,7 @@ def _rnn_sheet(wb, w, vocab, sequences: list[str]):
     _title(ws, f"nn.RNN: CharSeqRnn on {S} sequences of {T} characters, predicting every next character",
            "torch: outp, h = self.rnn(self.e(x), h0); F.log_softmax(self.l_out(outp), dim=-1); "
            "loss = nll_loss_seq. The last step of each sequence is CharRnn's prediction.", "CharSeqRnn")
-    _name(wb, ws, "model_class", 3, 2)
+    name_block(wb, ws, "model_class", 3, 2)
 
     c_char, c_idx, c_x = 3, 4, 5
     c_h = c_x + F + 1
@@ -541,15 +528,15 @@ def _rnn_sheet(wb, w, vocab, sequences: list[str]):
     note(ws.cell(r1, c_char), "Type any characters of the vocab sheet. Each block of rows is one sequence.")
     note(ws.cell(r1, c_h), "nn.RNN's equation. No ReLU input layer here: x_t goes straight into the tanh.")
     note(ws.cell(r1, c_tgt), "Targets are the inputs shifted by one; the last one of a sequence is typed.")
-    _name(wb, ws, "sequence", r1, 1, rN, 1)
-    _name(wb, ws, "chars", r1, c_char, rN, c_char)
-    _name(wb, ws, "embedded", r1, c_x, rN, c_x + F - 1)
-    _name(wb, ws, "hidden", r1, c_h, rN, c_h + H - 1)
-    _name(wb, ws, "logits", r1, c_logit, rN, c_logit + V - 1)
-    _name(wb, ws, "probs", r1, c_prob, rN, c_prob + V - 1)
-    _name(wb, ws, "prediction", r1, c_pred, rN, c_pred)
-    _name(wb, ws, "targets", r1, c_tgt, rN, c_tgt)
-    _name(wb, ws, "nll", r1, c_nll, rN, c_nll)
+    name_block(wb, ws, "sequence", r1, 1, rN, 1)
+    name_block(wb, ws, "chars", r1, c_char, rN, c_char)
+    name_block(wb, ws, "embedded", r1, c_x, rN, c_x + F - 1)
+    name_block(wb, ws, "hidden", r1, c_h, rN, c_h + H - 1)
+    name_block(wb, ws, "logits", r1, c_logit, rN, c_logit + V - 1)
+    name_block(wb, ws, "probs", r1, c_prob, rN, c_prob + V - 1)
+    name_block(wb, ws, "prediction", r1, c_pred, rN, c_pred)
+    name_block(wb, ws, "targets", r1, c_tgt, rN, c_tgt)
+    name_block(wb, ws, "nll", r1, c_nll, rN, c_nll)
 
     r_loss = rN + 2
     label(ws.cell(r_loss, c_tgt), "loss")
@@ -559,7 +546,7 @@ def _rnn_sheet(wb, w, vocab, sequences: list[str]):
     ws.cell(r_loss, c_nll).border = LOSS_BORDER
     note(ws.cell(r_loss, c_nll),
          "Sequence loss: mean of nll over every step of every sequence (F.nll_loss on the flattened steps).")
-    _name(wb, ws, "loss", r_loss, c_nll)
+    name_block(wb, ws, "loss", r_loss, c_nll)
 
     r_par = r_loss + 3
     label(ws.cell(r_par, 1), "Parameters (trained in PyTorch, exported to these cells; torch's (out, in) layout)")

@@ -17,9 +17,10 @@ from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter as col_letter
 
 from xlbridge import names as N
+from xlbridge.builders.common import name_block, sheet_title, write_block
 from xlbridge.data import Crosstab, Ratings, crosstab
 from xlbridge.errors import XlbridgeInputError, check_float, check_int
-from xlbridge.styles import LOSS_BORDER, TITLE_FONT, header, intro_sheet, label, note, paint, print_on_one_page, widths
+from xlbridge.styles import LOSS_BORDER, header, intro_sheet, label, note, paint, print_on_one_page, widths
 from xlbridge.xlsx import a1, add_name, block, range_ref, save_atomic, set_text, set_workbook_kind
 
 KIND = "collab"
@@ -73,17 +74,6 @@ class StartValues:
 # Shared pieces
 
 
-def _name_block(wb, ws, name, r0, c0, r1, c1):
-    add_name(wb, name, range_ref(ws.title, r0, c0, r1, c1), sheet=ws)
-
-
-def _write_matrix(ws, r0, c0, values: np.ndarray, role: str):
-    for i, row in enumerate(np.atleast_2d(values)):
-        for j, v in enumerate(row):
-            ws.cell(r0 + i, c0 + j, float(v))
-    r1, c1 = r0 + np.atleast_2d(values).shape[0] - 1, c0 + np.atleast_2d(values).shape[1] - 1
-    paint(ws, f"{a1(r0, c0)}:{a1(r1, c1)}", role)
-    return r1, c1
 
 
 def _solver_model(wb, ws, objective: str, changing: list[str], minimise: bool = True):
@@ -104,11 +94,6 @@ def _solver_model(wb, ws, objective: str, changing: list[str], minimise: bool = 
         add_name(wb, key, value, sheet=ws, hidden=True)
 
 
-def _title(ws, title: str, subtitle: str):
-    label(ws["A1"], title)
-    ws["A1"].font = TITLE_FONT
-    label(ws["A2"], subtitle, bold=False)
-
 
 # ---------------------------------------------------------------------------------------------
 # crosstab: the data
@@ -117,7 +102,7 @@ def _title(ws, title: str, subtitle: str):
 def _crosstab_sheet(wb, ct: Crosstab):
     ws = wb.create_sheet(SHEETS["crosstab"])
     tag = " (SYNTHETIC data)" if ct.synthetic else ""
-    _title(ws, f"Ratings crosstab: top {len(ct.user_ids)} users x top {len(ct.movie_ids)} movies{tag}",
+    sheet_title(ws, f"Ratings crosstab: top {len(ct.user_ids)} users x top {len(ct.movie_ids)} movies{tag}",
            f"Source: {ct.source}. Empty cell = no rating. Each model sheet holds a copy of these ratings.")
     r0, c0 = 5, 2  # ratings start at B5; row 3 movie ids, row 4 titles, column A user ids
     label(ws.cell(3, 1), "movieId ->")
@@ -140,9 +125,9 @@ def _crosstab_sheet(wb, ct: Crosstab):
     header(ws, f"A{r0}:A{r1}")
     widths(ws, {"A": 12})
     ws.freeze_panes = ws.cell(r0, c0)
-    _name_block(wb, ws, "ratings", r0, c0, r1, c1)
-    _name_block(wb, ws, "user_ids", r0, 1, r1, 1)
-    _name_block(wb, ws, "movie_ids", 3, c0, 3, c1)
+    name_block(wb, ws, "ratings", r0, c0, r1, c1)
+    name_block(wb, ws, "user_ids", r0, 1, r1, 1)
+    name_block(wb, ws, "movie_ids", 3, c0, 3, c1)
     return ws, (r0, c0)
 
 
@@ -189,22 +174,22 @@ def _grid_sheet(wb, title, ct: Crosstab, start: StartValues, *, biases: bool, y_
     ws = wb.create_sheet(title)
 
     if y_range is None and not biases:
-        _title(ws, "DotProduct: prediction = user_factors . movie_factors",
+        sheet_title(ws, "DotProduct: prediction = user_factors . movie_factors",
                "torch: (self.user_factors(u) * self.movie_factors(m)).sum(1)   (models/collab.py, DotProduct)")
     elif y_range is None:
-        _title(ws, "DotProductBias: prediction = user_factors . movie_factors + user_bias + movie_bias",
+        sheet_title(ws, "DotProductBias: prediction = user_factors . movie_factors + user_bias + movie_bias",
                "torch: dot + self.user_bias(u).squeeze(1) + self.movie_bias(m).squeeze(1)   (DotProductBias)")
     else:
-        _title(ws, "DotProductBias(y_range): prediction = y_low + (y_high - y_low) * sigmoid(dot + biases)",
+        sheet_title(ws, "DotProductBias(y_range): prediction = y_low + (y_high - y_low) * sigmoid(dot + biases)",
                "torch: sigmoid_range(res, *self.y_range) = torch.sigmoid(res) * (high - low) + low   (OPTION: y_range)")
         label(ws.cell(3, 1), "y_range ->")
         ws.cell(3, 2, float(y_range[0]))
         ws.cell(3, 3, float(y_range[1]))
         paint(ws, "B3:C3", "input")
         note(ws.cell(3, 2), "y_low and y_high of DotProductBias(y_range=(y_low, y_high)). Change them and the predictions follow.")
-        _name_block(wb, ws, "y_range", 3, 2, 3, 3)
-        _name_block(wb, ws, "y_low", 3, 2, 3, 2)
-        _name_block(wb, ws, "y_high", 3, 3, 3, 3)
+        name_block(wb, ws, "y_range", 3, 2, 3, 3)
+        name_block(wb, ws, "y_low", 3, 2, 3, 2)
+        name_block(wb, ws, "y_high", 3, 3, 3, 3)
 
     # Ratings: a copy of the crosstab, truly blank where there is no rating (SUMXMY2 below
     # skips blank pairs; a formula returning "" would be text, which it rejects).
@@ -223,30 +208,30 @@ def _grid_sheet(wb, title, ct: Crosstab, start: StartValues, *, biases: bool, y_
                 ws.cell(L.r_rat + i, L.c0 + j, float(ct.matrix[i, j]))
     paint(ws, f"{a1(L.r_rat, L.c0)}:{a1(L.r_rat + U - 1, L.c1)}", "data", "0.0")
     header(ws, f"{a1(L.r_ids, L.c0)}:{a1(L.r_ids, L.c1)}")
-    _name_block(wb, ws, "ratings", L.r_rat, L.c0, L.r_rat + U - 1, L.c1)
+    name_block(wb, ws, "ratings", L.r_rat, L.c0, L.r_rat + U - 1, L.c1)
 
     # Parameters: movie_factors as K rows (one column per movie), user_factors as U rows.
     label(ws.cell(L.r_mf - 1, L.c0), "movie_factors (one column per movie)")
     for k in range(K):
         label(ws.cell(L.r_mf + k, L.c0 - 1), f"factor {k + 1}", bold=False)
-    _write_matrix(ws, L.r_mf, L.c0, start.movie_factors.T, "param")
-    _name_block(wb, ws, "movie_factors", L.r_mf, L.c0, L.r_mf + K - 1, L.c1)
+    write_block(ws, L.r_mf, L.c0, start.movie_factors.T, "param")
+    name_block(wb, ws, "movie_factors", L.r_mf, L.c0, L.r_mf + K - 1, L.c1)
     label(ws.cell(L.r_hdr, 1), "userId")
     for k in range(K):
         label(ws.cell(L.r_hdr, L.c_uf + k), f"factor {k + 1}")
     for i in range(U):
         ws.cell(L.r_u + i, 1, f"={a1(L.r_rat + i, 1)}")
-    _write_matrix(ws, L.r_u, L.c_uf, start.user_factors, "param")
-    _name_block(wb, ws, "user_factors", L.r_u, L.c_uf, L.r_u + U - 1, L.c_uf + K - 1)
+    write_block(ws, L.r_u, L.c_uf, start.user_factors, "param")
+    name_block(wb, ws, "user_factors", L.r_u, L.c_uf, L.r_u + U - 1, L.c_uf + K - 1)
     changing = [range_ref(title, L.r_u, L.c_uf, L.r_u + U - 1, L.c_uf + K - 1),
                 range_ref(title, L.r_mf, L.c0, L.r_mf + K - 1, L.c1)]
     if biases:
         label(ws.cell(L.r_mb, L.c0 - 1), "movie_bias")
-        _write_matrix(ws, L.r_mb, L.c0, start.movie_bias[None, :], "param")
-        _name_block(wb, ws, "movie_bias", L.r_mb, L.c0, L.r_mb, L.c1)
+        write_block(ws, L.r_mb, L.c0, start.movie_bias[None, :], "param")
+        name_block(wb, ws, "movie_bias", L.r_mb, L.c0, L.r_mb, L.c1)
         label(ws.cell(L.r_hdr, L.c_ub), "user_bias")
-        _write_matrix(ws, L.r_u, L.c_ub, start.user_bias[:, None], "param")
-        _name_block(wb, ws, "user_bias", L.r_u, L.c_ub, L.r_u + U - 1, L.c_ub)
+        write_block(ws, L.r_u, L.c_ub, start.user_bias[:, None], "param")
+        name_block(wb, ws, "user_bias", L.r_u, L.c_ub, L.r_u + U - 1, L.c_ub)
         changing += [range_ref(title, L.r_u, L.c_ub, L.r_u + U - 1, L.c_ub),
                      range_ref(title, L.r_mb, L.c0, L.r_mb, L.c1)]
 
@@ -271,7 +256,7 @@ def _grid_sheet(wb, title, ct: Crosstab, start: StartValues, *, biases: bool, y_
                 dot = f"y_low+(y_high-y_low)/(1+EXP(-({dot})))"
             ws.cell(r, c, f'=IF({rating}="",0,{dot})')
     paint(ws, f"{a1(L.r_u, L.c0)}:{a1(L.r_u + U - 1, L.c1)}", "output")
-    _name_block(wb, ws, "predictions", L.r_u, L.c0, L.r_u + U - 1, L.c1)
+    name_block(wb, ws, "predictions", L.r_u, L.c0, L.r_u + U - 1, L.c1)
     note(ws.cell(L.r_u, L.c0),
          "Dot product of this user's factor row and this movie's factor column (MMULT)"
          + (" plus both biases" if biases else "") + (", squashed into y_range by a sigmoid" if y_range else "")
@@ -285,7 +270,7 @@ def _grid_sheet(wb, title, ct: Crosstab, start: StartValues, *, biases: bool, y_
     paint(ws, loss.coordinate, "output", "0.0000")
     loss.border = LOSS_BORDER
     note(loss, "Root mean squared error over the rated cells. Solver minimises this cell by changing the orange blocks.")
-    _name_block(wb, ws, "rmse", L.r_loss, L.c1, L.r_loss, L.c1)
+    name_block(wb, ws, "rmse", L.r_loss, L.c1, L.r_loss, L.c1)
     _solver_model(wb, ws, range_ref(title, L.r_loss, L.c1, L.r_loss, L.c1), changing)
 
     widths(ws, {"A": 10, **{col_letter(L.c_uf + k): 8 for k in range(K + 2)}})
@@ -303,7 +288,7 @@ def _lookup_sheet(wb, ct: Crosstab, start: StartValues):
     U, M, K = len(ct.user_ids), len(ct.movie_ids), start.user_factors.shape[1]
     long = ct.long
     n = len(long)
-    _title(ws, "Embedding lookup: DotProductBias one rating per row, exactly as PyTorch runs it",
+    sheet_title(ws, "Embedding lookup: DotProductBias one rating per row, exactly as PyTorch runs it",
            "torch: self.user_factors(u) is a row lookup (INDEX/MATCH here); "
            "the one-hot block shows it is the same as onehot(u) @ user_factors.weight")
 
@@ -323,11 +308,11 @@ def _lookup_sheet(wb, ct: Crosstab, start: StartValues):
             ws.cell(hr + 1 + i, tc, int(v))
         r1 = hr + len(ids)
         paint(ws, f"{a1(hr + 1, tc)}:{a1(r1, tc)}", "data")
-        _write_matrix(ws, hr + 1, tc + 1, factors, "param")
-        _write_matrix(ws, hr + 1, tc + 1 + K, bias[:, None], "param")
-        _name_block(wb, ws, f"{what}_ids", hr + 1, tc, r1, tc)
-        _name_block(wb, ws, f"{what}_factors", hr + 1, tc + 1, r1, tc + K)
-        _name_block(wb, ws, f"{what}_bias", hr + 1, tc + 1 + K, r1, tc + 1 + K)
+        write_block(ws, hr + 1, tc + 1, factors, "param")
+        write_block(ws, hr + 1, tc + 1 + K, bias[:, None], "param")
+        name_block(wb, ws, f"{what}_ids", hr + 1, tc, r1, tc)
+        name_block(wb, ws, f"{what}_factors", hr + 1, tc + 1, r1, tc + K)
+        name_block(wb, ws, f"{what}_bias", hr + 1, tc + 1 + K, r1, tc + 1 + K)
     ws.column_dimensions[col_letter(tc)].width = 10
 
     # The long list: userId, movieId, rating | looked-up factors | biases | prediction | error.
@@ -364,7 +349,7 @@ def _lookup_sheet(wb, ct: Crosstab, start: StartValues):
     paint(ws, f"{a1(r0, c_pred)}:{a1(r1, c_err)}", "output")
     note(ws.cell(r0, c_uf), "INDEX(user_factors, MATCH(userId, user_ids, 0), k): the embedding lookup, non-volatile.")
     for nm, c in (("rating_user", 1), ("rating_movie", 2), ("rating", 3), ("predictions", c_pred), ("squared_errors", c_err)):
-        _name_block(wb, ws, nm, r0, c, r1, c)
+        name_block(wb, ws, nm, r0, c, r1, c)
 
     # Loss: F.mse_loss(pred, r) and its square root, above the list so they stay in view.
     label(ws.cell(2, c_pred), "MSE")
@@ -373,8 +358,8 @@ def _lookup_sheet(wb, ct: Crosstab, start: StartValues):
     ws.cell(3, c_err, f"=SQRT({a1(2, c_err)})")
     paint(ws, f"{a1(2, c_err)}:{a1(3, c_err)}", "output", "0.0000")
     note(mse, "Mean squared error over every rating: F.mse_loss. Solver minimises this cell.")
-    _name_block(wb, ws, "mse", 2, c_err, 2, c_err)
-    _name_block(wb, ws, "rmse", 3, c_err, 3, c_err)
+    name_block(wb, ws, "mse", 2, c_err, 2, c_err)
+    name_block(wb, ws, "rmse", 3, c_err, 3, c_err)
 
     # One-hot: onehot(u) @ user_factors.weight is the looked-up row, as a matrix product.
     oh = tr_m + M + 3
@@ -383,7 +368,7 @@ def _lookup_sheet(wb, ct: Crosstab, start: StartValues):
     ws.cell(oh + 1, tc + 1, int(long.userId.iloc[0]))
     paint(ws, a1(oh + 1, tc + 1), "data")
     note(ws.cell(oh + 1, tc + 1), "Type any userId from the user table: the one-hot vector and the product follow.")
-    _name_block(wb, ws, "onehot_user", oh + 1, tc + 1, oh + 1, tc + 1)
+    name_block(wb, ws, "onehot_user", oh + 1, tc + 1, oh + 1, tc + 1)
     label(ws.cell(oh + 2, tc), "ids")
     label(ws.cell(oh + 3, tc), "one-hot")
     for j in range(U):
@@ -391,13 +376,13 @@ def _lookup_sheet(wb, ct: Crosstab, start: StartValues):
         # torch: F.one_hot(u, num_classes=U)
         ws.cell(oh + 3, tc + 1 + j, f"=IF({a1(oh + 2, tc + 1 + j)}=onehot_user,1,0)")
     paint(ws, f"{a1(oh + 3, tc + 1)}:{a1(oh + 3, tc + U)}", "output", "0")
-    _name_block(wb, ws, "onehot", oh + 3, tc + 1, oh + 3, tc + U)
+    name_block(wb, ws, "onehot", oh + 3, tc + 1, oh + 3, tc + U)
     label(ws.cell(oh + 4, tc), "one-hot x factors")
     for k in range(K):
         # torch: F.one_hot(u, U).double() @ user_factors.weight[:, k]
         ws.cell(oh + 4, tc + 1 + k, f"=MMULT({block(oh + 3, tc + 1, oh + 3, tc + U)},INDEX(user_factors,0,{k + 1}))")
     paint(ws, f"{a1(oh + 4, tc + 1)}:{a1(oh + 4, tc + K)}", "output")
-    _name_block(wb, ws, "onehot_product", oh + 4, tc + 1, oh + 4, tc + K)
+    name_block(wb, ws, "onehot_product", oh + 4, tc + 1, oh + 4, tc + K)
     note(ws.cell(oh + 4, tc + 1), "A one-hot row times the factor matrix picks out one row: an embedding lookup is a matrix product.")
 
     changing = [range_ref(title, tr_u + 1, tc + 1, tr_u + U, tc + K + 1),
