@@ -30,3 +30,11 @@ def test_an_edit_is_noticed(tmp_path):
     plain = tmp_path / "plain.xlsx"
     openpyxl.Workbook().save(plain)
     assert edited_since_built(plain) is None
+
+
+def test_same_inputs_same_bytes(tmp_path):
+    spec = next(s for s in WORKBOOKS if s.kind == "collab")
+    a = spec.build_default(tmp_path / "a.xlsx")
+    b = spec.build_default(tmp_path / "b.xlsx")
+    assert a.read_bytes() == b.read_bytes()
+    assert openpyxl.load_workbook(a).properties.creator == "xlbridge"

@@ -11,6 +11,7 @@ import numbers
 import os
 import re
 import tempfile
+import zipfile
 from pathlib import Path
 
 from openpyxl.utils import get_column_letter
@@ -115,6 +116,22 @@ def edited_since_built(path) -> bool | None:
     return stamp is None or stamp.attr_text.strip('"') != content_fingerprint(wb)
 
 
+BUILD_TIME = (2000, 1, 1, 0, 0, 0)  # every build carries the same timestamps, so bytes repeat too
+
+
+def _pin_timestamps(path) -> None:
+    """Rewrite a freshly saved workbook with fixed zip-entry and document times: the same
+    inputs then give the same bytes, and a rebuilt workbook shows no change in git."""
+    stamp = "%04d-%02d-%02dT%02d:%02d:%02dZ" % BUILD_TIME
+    with zipfile.ZipFile(path) as zin:
+        parts = [(info.filename, zin.read(info)) for info in zin.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
+        for name, data in parts:
+            if name == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(<)", rb"\g<1>" + stamp.encode() + rb"\2", data)
+            zout.writestr(zipfile.ZipInfo(name, date_time=BUILD_TIME), data, zipfile.ZIP_DEFLATED)
+
+
 def save_atomic(wb, path) -> Path:
     """Save to a temporary file in the target folder, then rename it into place.
 
@@ -124,11 +141,13 @@ def save_atomic(wb, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if KIND_NAME in wb.defined_names:
+        wb.properties.creator = "xlbridge"
         stamp_fingerprint(wb)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".xlsx", dir=path.parent)
     os.close(fd)
     try:
         wb.save(tmp)
+        _pin_timestamps(tmp)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it owner-only; give it a normal file's mode
