@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from models.device import default_device
 from xlbridge import text as textlib
+from xlbridge.files import atomic_path
 from xlbridge.errors import XlbridgeInputError, check_float, check_int
 
 
@@ -366,15 +367,10 @@ def save_model(model: nn.Module, vocab: textlib.Vocab, path) -> Path:
     if not isinstance(getattr(model, "config", None), CharModelConfig):
         raise XlbridgeInputError("save_model: the model has no config; create it with build_model(CharModelConfig(...))")
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    try:
+    with atomic_path(path) as tmp:  # nothing half-written is left under the real name
         torch.save({"format": "xlbridge-char-rnn/1", "config": asdict(model.config),
                     "vocab": "".join(vocab.chars), "state_dict": state}, tmp)
-        tmp.replace(path)  # nothing half-written is left under the real name
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 

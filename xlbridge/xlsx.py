@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import numbers
-import os
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook.defined_name import DefinedName
+
+from xlbridge.files import atomic_path
 
 KIND_NAME = "xlbridge_kind"  # hidden workbook-level name saying which builder wrote the file
 FINGERPRINT_NAME = "xlbridge_fingerprint"  # hash of the cells as built: tells an edited copy apart
@@ -133,26 +133,14 @@ def _pin_timestamps(path) -> None:
 
 
 def save_atomic(wb, path) -> Path:
-    """Save to a temporary file in the target folder, then rename it into place.
-
-    A failed build leaves no partial workbook, and the old file stays intact until the new
-    one is complete.
-    """
+    """Save to a temporary file in the target folder, then rename it into place
+    (xlbridge.files.atomic_path): a failed build leaves no partial workbook."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if KIND_NAME in wb.defined_names:
         wb.properties.creator = "xlbridge"
         stamp_fingerprint(wb)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".xlsx", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         wb.save(tmp)
         _pin_timestamps(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it owner-only; give it a normal file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

@@ -11,15 +11,14 @@ file in the destination folder and renamed into place (atomic on one file system
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 from openpyxl.utils import get_column_letter
 
+from xlbridge.files import atomic_path
 from xlbridge.solver.xlsxsafe import SafeZip, XlError, split_cell
 
 _CELL = re.compile(r"<c\b([^>]*?)(/>|>(.*?)</c>)", re.S)
@@ -121,10 +120,8 @@ def write_solution(src: Path, dst: Path, parts: dict[str, dict], workbook_part: 
     {sheet part name: {(row, col): value}}."""
     src, dst = Path(src), Path(dst)
     z = SafeZip(src)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
     try:
-        with zipfile.ZipFile(tmp, "w") as out:
+        with atomic_path(dst) as tmp, zipfile.ZipFile(tmp, "w") as out:
             for info in z.zf.infolist():
                 data = z.read(info.filename)
                 if info.filename in parts:
@@ -132,10 +129,6 @@ def write_solution(src: Path, dst: Path, parts: dict[str, dict], workbook_part: 
                 elif info.filename == workbook_part and recalc_on_load:
                     data = _full_calc_on_load(data.decode("utf-8")).encode("utf-8")
                 out.writestr(info, data, compress_type=info.compress_type)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     finally:
         z.close()
     return dst
