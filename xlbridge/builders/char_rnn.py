@@ -26,10 +26,10 @@ import numpy as np
 from openpyxl import Workbook
 
 from xlbridge import text as textlib
-from xlbridge.builders.common import name_block, sheet_title, write_block
+from xlbridge.builders.common import loss_cell, name_block, sheet_title, write_block
 from xlbridge.errors import XlbridgeInputError, check_float, check_int
 from xlbridge.names import Name
-from xlbridge.styles import LOSS_BORDER, TITLE_FONT, header, intro_sheet, label, note, paint, widths
+from xlbridge.styles import TITLE_FONT, header, intro_sheet, label, note, paint, widths
 from xlbridge.xlsx import a1, add_name, range_ref, save_atomic, set_text, set_workbook_kind
 
 KIND = "char_rnn"
@@ -208,6 +208,15 @@ def _param_block(wb, ws, r, c, title, name, values, row_labels=None, bias_name=N
         c1 += 1
     header(ws, f"{a1(r + 1, c0)}:{a1(r + 1, c1)}")
     return c1
+
+
+def _parameters_start(wb, ws, r, vocab, w):
+    """The parameters' heading at row r and the embedding block under it (orange), as every
+    model sheet begins them; returns (block row, embedding's last column, vocabulary glyphs)."""
+    label(ws.cell(r, 1), "Parameters (trained in PyTorch, exported to these cells; torch's (out, in) layout)")
+    glyphs = [glyph(ch) for ch in vocab.chars]
+    c = _param_block(wb, ws, r + 1, 1, "embedding = e.weight", "embedding", w["e.weight"], glyphs)
+    return r + 1, c, glyphs
 
 
 def _title(ws, title, subtitle, model_class):
@@ -406,20 +415,12 @@ def _loop_sheet(wb, title, model_class, w, vocab, text: str, subtitle: str, conc
     label(ws.cell(r_loss, 1), "loss")
     lp = f"{a1(r_logp, c_out, True, True)}:{a1(r_logp, c_out + V - 1, True, True)}"
     # torch: F.nll_loss(log_probs, target) = -log_probs[target]
-    ws.cell(r_loss, c_out, f"=-INDEX({lp}, 1, MATCH(_xlfn.UNICODE({a1(r_tgt, c_out)}), vocab_codes, 0))")
-    paint(ws, a1(r_loss, c_out), "output", "0.0000")
-    ws.cell(r_loss, c_out).border = LOSS_BORDER
-    note(ws.cell(r_loss, c_out), "Negative log-probability of the target: F.nll_loss(log_probs, target).")
+    loss_cell(wb, ws, r_loss, c_out, f"=-INDEX({lp}, 1, MATCH(_xlfn.UNICODE({a1(r_tgt, c_out)}), vocab_codes, 0))",
+              "loss", "Negative log-probability of the target: F.nll_loss(log_probs, target).")
     name_block(wb, ws, "prediction", r_pred, c_out)
     name_block(wb, ws, "target", r_tgt, c_out)
-    name_block(wb, ws, "loss", r_loss, c_out)
 
-    # the parameters, as exported from PyTorch (orange)
-    r_par = r_loss + 3
-    label(ws.cell(r_par, 1), "Parameters (trained in PyTorch, exported to these cells; torch's (out, in) layout)")
-    r_blk = r_par + 1
-    glyphs = [glyph(ch) for ch in vocab.chars]
-    c = _param_block(wb, ws, r_blk, 1, "embedding = e.weight", "embedding", w["e.weight"], glyphs)
+    r_blk, c, glyphs = _parameters_start(wb, ws, r_loss + 3, vocab, w)
     c = _param_block(wb, ws, r_blk, c + 2, "l_in", "l_in_weight", w["l_in.weight"], None, "l_in_bias", w["l_in.bias"])
     c = _param_block(wb, ws, r_blk, c + 2, "l_hidden", "l_hidden_weight", w["l_hidden.weight"], None,
                      "l_hidden_bias", w["l_hidden.bias"])
@@ -541,18 +542,10 @@ def _rnn_sheet(wb, w, vocab, sequences: list[str]):
     r_loss = rN + 2
     label(ws.cell(r_loss, c_tgt), "loss")
     # torch: nll_loss_seq(log_probs, targets) -- the mean NLL over every step of every sequence
-    ws.cell(r_loss, c_nll, f"=AVERAGE({a1(r1, c_nll)}:{a1(rN, c_nll)})")
-    paint(ws, a1(r_loss, c_nll), "output", "0.0000")
-    ws.cell(r_loss, c_nll).border = LOSS_BORDER
-    note(ws.cell(r_loss, c_nll),
-         "Sequence loss: mean of nll over every step of every sequence (F.nll_loss on the flattened steps).")
-    name_block(wb, ws, "loss", r_loss, c_nll)
+    loss_cell(wb, ws, r_loss, c_nll, f"=AVERAGE({a1(r1, c_nll)}:{a1(rN, c_nll)})", "loss",
+              "Sequence loss: mean of nll over every step of every sequence (F.nll_loss on the flattened steps).")
 
-    r_par = r_loss + 3
-    label(ws.cell(r_par, 1), "Parameters (trained in PyTorch, exported to these cells; torch's (out, in) layout)")
-    r_blk = r_par + 1
-    glyphs = [glyph(ch) for ch in vocab.chars]
-    c = _param_block(wb, ws, r_blk, 1, "embedding = e.weight", "embedding", w["e.weight"], glyphs)
+    r_blk, c, glyphs = _parameters_start(wb, ws, r_loss + 3, vocab, w)
     c = _param_block(wb, ws, r_blk, c + 2, "W_ih, b_ih = rnn.weight_ih_l0, rnn.bias_ih_l0", "weight_ih",
                      w["rnn.weight_ih_l0"], None, "bias_ih", w["rnn.bias_ih_l0"])
     c = _param_block(wb, ws, r_blk, c + 2, "W_hh, b_hh = rnn.weight_hh_l0, rnn.bias_hh_l0", "weight_hh",

@@ -17,10 +17,10 @@ from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter as col_letter
 
 from xlbridge import names as N
-from xlbridge.builders.common import name_block, sheet_title, write_block
+from xlbridge.builders.common import loss_cell, name_block, sheet_title, write_block
 from xlbridge.data import Crosstab, Ratings, crosstab
 from xlbridge.errors import XlbridgeInputError, check_float, check_int
-from xlbridge.styles import LOSS_BORDER, header, intro_sheet, label, note, paint, print_on_one_page, widths
+from xlbridge.styles import header, intro_sheet, label, note, paint, print_on_one_page, widths
 from xlbridge.xlsx import a1, add_name, block, range_ref, save_atomic, set_text, set_workbook_kind
 
 KIND = "collab"
@@ -266,11 +266,8 @@ def _grid_sheet(wb, title, ct: Crosstab, start: StartValues, *, biases: bool, y_
     rat = block(L.r_rat, L.c0, L.r_rat + U - 1, L.c1)
     pred = block(L.r_u, L.c0, L.r_u + U - 1, L.c1)
     label(ws.cell(L.r_loss, L.c1 - 1), "RMSE")
-    loss = ws.cell(L.r_loss, L.c1, f"=SQRT(SUMXMY2({rat},{pred})/COUNT({rat}))")
-    paint(ws, loss.coordinate, "output", "0.0000")
-    loss.border = LOSS_BORDER
-    note(loss, "Root mean squared error over the rated cells. Solver minimises this cell by changing the orange blocks.")
-    name_block(wb, ws, "rmse", L.r_loss, L.c1, L.r_loss, L.c1)
+    loss_cell(wb, ws, L.r_loss, L.c1, f"=SQRT(SUMXMY2({rat},{pred})/COUNT({rat}))", "rmse",
+              "Root mean squared error over the rated cells. Solver minimises this cell by changing the orange blocks.")
     _solver_model(wb, ws, range_ref(title, L.r_loss, L.c1, L.r_loss, L.c1), changing)
 
     widths(ws, {"A": 10, **{col_letter(L.c_uf + k): 8 for k in range(K + 2)}})

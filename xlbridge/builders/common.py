@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xlbridge.styles import TITLE_FONT, label, paint
+from xlbridge.styles import LOSS_BORDER, TITLE_FONT, label, note, paint
 from xlbridge.xlsx import a1, add_name, range_ref
 
 
@@ -29,3 +29,13 @@ def sheet_title(ws, title: str, subtitle: str) -> None:
     label(ws["A1"], title)
     ws["A1"].font = TITLE_FONT
     label(ws["A2"], subtitle, bold=False)
+
+
+def loss_cell(wb, ws, r: int, c: int, formula: str, name: str, tip: str):
+    """The cell a sheet is judged by: green, framed, explained in a note, and named."""
+    cell = ws.cell(r, c, formula)
+    paint(ws, cell.coordinate, "output", "0.0000")
+    cell.border = LOSS_BORDER
+    note(cell, tip)
+    name_block(wb, ws, name, r, c)
+    return cell
