@@ -32,7 +32,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from models.char_rnn import CharModelConfig, build_model, default_device, make_dataset, train  # noqa: E402
+from xlbridge.models.char_rnn import CharModelConfig, build_model, default_device, make_dataset, train  # noqa: E402
 from xlbridge import text as T  # noqa: E402
 
 DEFAULT_TEXT = REPO.parent / "shared" / "data" / "nietzsche" / "nietzsche.txt"

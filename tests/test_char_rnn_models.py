@@ -1,5 +1,6 @@
 """models/char_rnn.py: shapes, each model against its equations written out in numpy,
-identity initialisation, training, save/load, generation and the CLI's two functions."""
+identity initialisation; training through models/training.py; save/load, generation and the
+CLI's two functions (xlbridge/text_training.py)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,25 @@ import numpy as np
 import pytest
 import torch
 
-from models.char_rnn import (
-    MODELS, Char3Model, CharLoopConcatModel, CharLoopModel, CharModelConfig, CharRnn, CharSeqRnn,
-    build_model, evaluate, generate_text, get_next, get_next_n, hidden_to_hidden, identity_init_,
-    load_model, make_dataset, nll_loss_seq, save_model, train, train_text_model,
-)
 from xlbridge import text as T
 from xlbridge.errors import XlbridgeInputError
+from xlbridge.models.char_rnn import (
+    MODELS, Char3Model, CharLoopConcatModel, CharLoopModel, CharModelConfig, CharRnn, CharSeqRnn,
+    build_model, hidden_to_hidden, identity_init_, loss_fn, nll_loss_seq,
+)
+from xlbridge.models.training import evaluate, fit
+from xlbridge.text_training import (
+    check_model_config, continue_text, generate_text, load_char_model, save_char_model, train_text_model,
+)
+
+
+def make_dataset(kind, ids, context):
+    return tuple(torch.from_numpy(a) for a in T.make_dataset(kind, ids, context))
+
+
+def train(model, data, valid=None, *, epochs, batch_size, seed=0):
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    return fit(model, data, valid, loss_fn=loss_fn, epochs=epochs, batch_size=batch_size, opt=opt, seed=seed)
 
 V, Fdim, H = 11, 4, 6
 
@@ -151,10 +164,12 @@ def test_rnn_with_identity_and_zero_input_weights_carries_the_state():
 
 
 def test_bad_config_is_a_clear_error():
-    with pytest.raises(XlbridgeInputError, match="model kind must be one of"):
-        build_model(CharModelConfig("lstm", V, Fdim, H))
+    with pytest.raises(XlbridgeInputError, match="the 'kind' parameter of model must be one of 'char3'"):
+        check_model_config(CharModelConfig("lstm", V, Fdim, H))
     with pytest.raises(XlbridgeInputError, match="Char3Model reads exactly 3"):
-        build_model(CharModelConfig("char3", V, Fdim, H, context=8))
+        check_model_config(CharModelConfig("char3", V, Fdim, H, context=8))
+    with pytest.raises(XlbridgeInputError, match=r"n_hidden' parameter of model must be an integer in \[1, 4096\]"):
+        check_model_config(CharModelConfig("seq", V, Fdim, 200_000))
 
 
 @pytest.fixture(scope="module")
@@ -172,13 +187,12 @@ def test_short_training_lowers_the_loss(kind, default_ids):
     torch.manual_seed(0)
     model = build_model(CharModelConfig(kind, len(vocab), 8, 32, context))
     tr, va = make_dataset(kind, train_ids, context), make_dataset(kind, valid_ids, context)
-    before = evaluate(model, *va)
-    res = train(model, tr, va, epochs=3, batch_size=64, progress=False)
+    before = evaluate(model, va, loss_fn)
+    res = train(model, tr, va, epochs=3, batch_size=64)
     assert before == pytest.approx(np.log(len(vocab)), rel=0.15)  # a random start guesses uniformly
-    assert res.valid_loss[-1] < before - 0.4
-    assert res.train_loss[-1] < res.train_loss[0]
-    assert len(res.chars_per_s) == 3 and min(res.chars_per_s) > 0
-    assert res.n_train == tr[1].numel()
+    assert res[-1].valid_loss < before - 0.4
+    assert res[-1].train_loss < res[0].train_loss
+    assert len(res) == 3 and min(r.rows_per_s for r in res) > 0
 
 
 def test_training_is_deterministic_with_a_seed(default_ids):
@@ -187,7 +201,7 @@ def test_training_is_deterministic_with_a_seed(default_ids):
     for _ in range(2):
         torch.manual_seed(0)
         model = build_model(CharModelConfig("rnn", len(vocab), 4, 8))
-        train(model, make_dataset("rnn", ids[:800], 8), epochs=1, batch_size=32, seed=3, progress=False)
+        train(model, make_dataset("rnn", ids[:800], 8), epochs=1, batch_size=32, seed=3)
         runs.append(model.state_dict())
     for k in runs[0]:
         assert torch.equal(runs[0][k], runs[1][k])
@@ -196,28 +210,28 @@ def test_training_is_deterministic_with_a_seed(default_ids):
 def test_save_load_round_trip(tmp_path, default_ids):
     vocab, _ = default_ids
     torch.manual_seed(9)
-    model = build_model(CharModelConfig("seq", len(vocab), 4, 8, identity_init=True)).double()
-    path = save_model(model, vocab, tmp_path / "m.pt")
-    loaded, vocab2 = load_model(path, device="cpu")
-    assert vocab2 == vocab
-    assert loaded.config == model.config
+    config = CharModelConfig("seq", len(vocab), 4, 8, identity_init=True)
+    model = build_model(config).double()
+    path = save_char_model(model, config, vocab, tmp_path / "m.pt")
+    loaded, config2, vocab2 = load_char_model(path, device="cpu")
+    assert vocab2 == vocab and config2 == config
     assert isinstance(loaded, CharSeqRnn)
     x = torch.tensor([vocab.encode("the river")])
     torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
     assert not list(tmp_path.glob(".*tmp"))  # written atomically
 
 
-def test_load_rejects_other_files(tmp_path):
+def test_load_rejects_other_files(tmp_path, default_ids):
     with pytest.raises(XlbridgeInputError, match="no such model file"):
-        load_model(tmp_path / "absent.pt")
+        load_char_model(tmp_path / "absent.pt")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
-    with pytest.raises(XlbridgeInputError, match="not a saved char-RNN model"):
-        load_model(junk)
+    with pytest.raises(XlbridgeInputError, match="not a saved xlbridge model"):
+        load_char_model(junk)
     other = tmp_path / "other.pt"
     torch.save({"weights": torch.zeros(2)}, other)
-    with pytest.raises(XlbridgeInputError, match="no xlbridge-char-rnn/1 header"):
-        load_model(other)
+    with pytest.raises(XlbridgeInputError, match="not a saved xlbridge-char-rnn/2 model"):
+        load_char_model(other)
 
 
 @pytest.fixture(scope="module")
@@ -225,35 +239,37 @@ def small_model(default_ids):
     vocab, ids = default_ids
     torch.manual_seed(0)
     model = build_model(CharModelConfig("seq", len(vocab), 8, 32, identity_init=True))
-    train(model, make_dataset("seq", ids, 8), epochs=5, batch_size=32, progress=False)
-    return model, vocab
+    train(model, make_dataset("seq", ids, 8), epochs=5, batch_size=32)
+    return model, CharModelConfig("seq", len(vocab), 8, 32, identity_init=True), vocab
 
 
 def test_generation_greedy_and_seeded_sampling(small_model):
-    model, vocab = small_model
-    greedy = get_next_n(model, vocab, "the river", 40)
+    model, config, vocab = small_model
+    greedy = continue_text(model, config, vocab, "the river", 40)
     assert greedy.startswith("the river") and len(greedy) == 49
-    assert get_next_n(model, vocab, "the river", 40) == greedy
-    assert greedy[9] == get_next(model, vocab, "the river")
-    a = get_next_n(model, vocab, "the river", 60, temperature=1.0, seed=1)
-    b = get_next_n(model, vocab, "the river", 60, temperature=1.0, seed=1)
-    c = get_next_n(model, vocab, "the river", 60, temperature=1.0, seed=2)
+    assert continue_text(model, config, vocab, "the river", 40) == greedy
+    assert greedy[:10] == continue_text(model, config, vocab, "the river", 1)
+    a = continue_text(model, config, vocab, "the river", 60, temperature=1.0, seed=1)
+    b = continue_text(model, config, vocab, "the river", 60, temperature=1.0, seed=1)
+    c = continue_text(model, config, vocab, "the river", 60, temperature=1.0, seed=2)
     assert a == b and a != c
     assert "\0" not in a + c
 
 
 def test_generation_bad_seed_text(small_model):
-    model, vocab = small_model
+    model, config, vocab = small_model
     with pytest.raises(XlbridgeInputError, match="has 3 characters; the model reads 8"):
-        get_next_n(model, vocab, "the", 5)
+        continue_text(model, config, vocab, "the", 5)
     with pytest.raises(XlbridgeInputError, match=r"seed text: character 7: 'Z' is not in the vocabulary"):
-        get_next_n(model, vocab, "the rivZr", 5)
+        continue_text(model, config, vocab, "the rivZr", 5)
+    with pytest.raises(XlbridgeInputError, match="temperature must be a number in"):
+        continue_text(model, config, vocab, "the river", 5, temperature=float("inf"))
 
 
 def test_train_and_generate_functions_for_the_cli(tmp_path):
     out = tmp_path / "m.pt"
     res = train_text_model(None, kind="loop", epochs=1, out=out, n_fac=4, n_hidden=16, batch_size=64, progress=False)
-    assert out.is_file() and len(res.valid_loss) == 1 and np.isfinite(res.valid_loss[0])
+    assert out.is_file() and len(res) == 1 and np.isfinite(res[0].valid_loss)
     text = generate_text(out, "The river that", 20)
     assert text.startswith("The river that") and len(text) == 34
     assert generate_text(out, "The river that", 20) == text

@@ -241,8 +241,8 @@ def test_glyphs_make_invisible_characters_visible():
     (CharRnnConfig(loop_text="abc"), "loop_text must have 9 characters"),
     (CharRnnConfig(sequences=("a" * 9,)), "sequences: expected 3 strings; got 1"),
     (CharRnnConfig(n_sequences=1, sequences=("a" * 8,)), r"sequences\[0\] must have 9 characters"),
-    (CharRnnConfig(n_hidden=0), "n_hidden == 0, must be >= 1"),
-    (CharRnnConfig(epochs=-1), "epochs == -1"),
+    (CharRnnConfig(n_hidden=0), r"n_hidden must be an integer in \[1, 32\]; got 0"),
+    (CharRnnConfig(epochs=-1), r"epochs must be an integer in \[0, 200\]; got -1"),
     (CharRnnConfig(loop_text="the rivZr", epochs=0), r"loop_text: character 7: 'Z' is not in the vocabulary"),
 ])
 def test_bad_config_is_a_clear_error(tmp_path, config, message):

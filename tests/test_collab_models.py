@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from models.collab import DotProduct, DotProductBias, TrainConfig, default_device, fit, from_arrays, predict_all
+import torch.nn.functional as F
+
+from xlbridge.models.collab import DotProduct, DotProductBias, from_arrays, predict_all
+from xlbridge.models.device import default_device, pick_device
+from xlbridge.models.training import fit
 
 
 @pytest.fixture
@@ -46,14 +50,21 @@ def test_training_recovers_a_planted_model():
     U, M, K = 20, 15, 2
     true = rng.normal(size=(U, K)) @ rng.normal(size=(K, M)) + 3
     u, m = np.nonzero(rng.uniform(size=(U, M)) < 0.7)
+    torch.manual_seed(0)
     model = DotProductBias(U, M, K).double()
-    history = fit(model, torch.from_numpy(u), torch.from_numpy(m), torch.from_numpy(true[u, m]),
-                  TrainConfig(epochs=300, lr=0.05), device=torch.device("cpu"))
-    assert history[0] > 1.0 and history[-1] < 0.1 * history[0]
+    data = (torch.from_numpy(u), torch.from_numpy(m), torch.from_numpy(true[u, m]))
+    history = fit(model, data, loss_fn=F.mse_loss, epochs=300, batch_size=len(u),
+                  opt=torch.optim.Adam(model.parameters(), lr=0.05))
+    mse = [row.train_loss for row in history]   # full batch: the loss each step starts from
+    assert mse[0] > 1.0 and mse[-1] < 0.01 * mse[0]
 
 
 def test_device_agnostic():
     dev = default_device()
+    assert pick_device("auto") == dev and pick_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            pick_device("cuda")
     assert dev.type == ("cuda" if torch.cuda.is_available() else "cpu")
     model = DotProduct(3, 4, 2).to(dev)
     assert model(torch.tensor([0], device=dev), torch.tensor([1], device=dev)).device.type == dev.type

@@ -132,7 +132,7 @@ def test_prediction_formulas_mirror_the_model(default_book):
 def test_bad_config_writes_nothing_and_keeps_old_file(tmp_path):
     target = tmp_path / "collab_filter.xlsx"
     target.write_bytes(b"previous contents")
-    with pytest.raises(XlbridgeInputError, match="n_factors == 0, must be >= 1"):
+    with pytest.raises(XlbridgeInputError, match=r"n_factors must be an integer in \[1, 50\]; got 0"):
         build_collab(synthetic_ratings(), target, CollabConfig(n_factors=0))
     with pytest.raises(XlbridgeInputError, match="needs 100 users"):
         build_collab(synthetic_ratings(), target, CollabConfig(n_users=100))

@@ -15,7 +15,7 @@ import numpy as np
 import openpyxl
 import pytest
 
-from models.linear import OPTIMIZERS, STATE_KEYS, make_data, train_torch
+from xlbridge.models.linear import OPTIMIZERS, STATE_KEYS, make_data, train_torch
 from xlbridge.builders.graddesc import SHEETS, GraddescConfig, build_graddesc
 from xlbridge.errors import XlbridgeInputError
 from xlbridge.parity.graddesc import check_graddesc
@@ -189,7 +189,7 @@ def test_a_wrong_formula_fails_the_check(books):
 
 @pytest.mark.libreoffice
 def test_out_of_range_hyperparameter_cell_is_a_clear_error(books):
-    with pytest.raises(XlbridgeInputError, match=r"sheet 'adamw': adamw beta1 == 1.5, must be < 1"):
+    with pytest.raises(XlbridgeInputError, match=r"sheet 'adamw': the 'beta1' parameter of adamw must be a number in \[0, 1\); got 1.5"):
         check_graddesc(books["beta1_out_of_range"])
 
 
@@ -251,16 +251,16 @@ def test_build_is_deterministic(tmp_path):
 
 
 @pytest.mark.parametrize("config, fragment", [
-    (GraddescConfig(hparams={"adam": {"beta1": 1.0}}), "adam beta1 == 1, must be < 1"),
-    (GraddescConfig(hparams={"adamw": {"eps": 0.0}}), "adamw eps == 0, must be > 0"),
-    (GraddescConfig(hparams={"sgd": {"lr": -1e-4}}), "sgd lr == -0.0001, must be >= 0"),
-    (GraddescConfig(hparams={"rmsprop": {"beta1": 0.9}}), "rmsprop: unknown hyperparameter 'beta1'"),
+    (GraddescConfig(hparams={"adam": {"beta1": 1.0}}), "the 'beta1' parameter of adam must be a number in [0, 1); got 1.0"),
+    (GraddescConfig(hparams={"adamw": {"eps": 0.0}}), "the 'eps' parameter of adamw must be a number > 0; got 0.0"),
+    (GraddescConfig(hparams={"sgd": {"lr": -1e-4}}), "the 'lr' parameter of sgd must be a number >= 0; got -0.0001"),
+    (GraddescConfig(hparams={"rmsprop": {"beta1": 0.9}}), "rmsprop: unknown parameter 'beta1'"),
     (GraddescConfig(hparams={"nadam": {}}), "unknown optimizer 'nadam'"),
     (GraddescConfig(hparams={"adam_onecycle": {"pct_start": 0.01}}, epochs=1), "end of warm-up"),
-    (GraddescConfig(epochs=0), "epochs == 0, must be >= 1"),
-    (GraddescConfig(n_points=1), "n_points == 1, must be >= 2"),
-    (GraddescConfig(noise=-1.0), "noise == -1, must be >= 0"),
-    (GraddescConfig(fd_step=0.0), "fd_step == 0, must be > 0"),
+    (GraddescConfig(epochs=0), "epochs must be an integer >= 1; got 0"),
+    (GraddescConfig(n_points=1), "n_points must be an integer in [2, 1000]; got 1"),
+    (GraddescConfig(noise=-1.0), "noise must be a number >= 0; got -1.0"),
+    (GraddescConfig(fd_step=0.0), "fd_step must be a number > 0; got 0.0"),
     (GraddescConfig(a_init=float("nan")), "a_init must be a number"),
 ])
 def test_bad_config_raises_and_writes_nothing(config, fragment, tmp_path):

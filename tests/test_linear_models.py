@@ -1,5 +1,5 @@
-"""models/linear.py: torch.optim against the hand-written NumPy steps, against first steps
-worked out here by hand, and the validation of data and hyperparameters."""
+"""models/linear.py and models/optimizers.py: torch.optim against the pure NumPy steps, and
+both against first steps worked out here by hand."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from models.linear import (
-    OPTIMIZERS, STATE_KEYS, check_hparams, make_data, train_numpy, train_torch,
-)
-from xlbridge.errors import XlbridgeInputError
+from xlbridge.models.linear import make_data, train_numpy, train_torch
+from xlbridge.models.optimizers import OPTIMIZERS, STATE_KEYS
 
 
 @pytest.fixture(scope="module")
@@ -57,13 +55,25 @@ def test_torch_equals_numpy(optimizer, variant, data):
     hp = VARIANTS[optimizer] if variant == "variant" else None
     t = train_torch(data.x, data.y, optimizer, hp, epochs=3, a_init=1.0, b_init=1.0, device="cpu")
     n = train_numpy(data.x, data.y, optimizer, hp, epochs=3, a_init=1.0, b_init=1.0)
-    assert set(t) == set(n)
+    assert set(t) <= set(n)  # the NumPy steps also show what torch computes without keeping
     for key in ("a", "b", "loss", "grad_a", "grad_b", "new_a", "new_b", "epoch_loss"):
         assert t[key].shape == ((3,) if key == "epoch_loss" else (36,))
     for key in STATE_KEYS[optimizer]:
         assert f"{key}_a" in t and f"{key}_b" in t
     for key in t:
         assert rel(t[key], n[key]) < 1e-10, key
+
+
+def test_the_numpy_steps_show_what_the_sheets_derive(data):
+    hp = {"lr": 0.2, "beta1": 0.7, "beta2": 0.9, "eps": 0.01, "weight_decay": 0.5}
+    n = train_numpy(data.x, data.y, "adamw", hp, epochs=1)
+    t = np.arange(1, 13)
+    np.testing.assert_allclose(n.bias_correction1, 1 - 0.7 ** t, rtol=1e-15)
+    np.testing.assert_allclose(n.bias_correction2, 1 - 0.9 ** t, rtol=1e-15)
+    np.testing.assert_allclose(n.decayed_a, n.a * (1 - 0.2 * 0.5), rtol=1e-15)
+    n = train_numpy(data.x, data.y, "adagrad", {"lr": 2.0, "lr_decay": 0.25}, epochs=1)
+    np.testing.assert_allclose(n.clr, 2.0 / (1 + (t - 1) * 0.25), rtol=1e-15)
+    assert "decayed_a" not in train_numpy(data.x, data.y, "adam", epochs=1)  # plain Adam decays nothing
 
 
 def first_grads(x0, y0, a, b):
@@ -146,56 +156,3 @@ def test_optimizers_make_progress():
     sgd = train_numpy(d.x, d.y, "sgd", epochs=10).new_b[-1]
     adam = train_numpy(d.x, d.y, "adam", epochs=10).new_b[-1]
     assert abs(adam - 30) < abs(sgd - 30) / 2
-
-
-@pytest.mark.parametrize("optimizer, hp, fragment", [
-    ("sgd", {"lr": -0.1}, "sgd lr == -0.1, must be >= 0"),
-    ("adam", {"beta1": 1.0}, "adam beta1 == 1, must be < 1"),
-    ("adam", {"beta2": -0.1}, "adam beta2 == -0.1, must be >= 0"),
-    ("adamw", {"eps": 0.0}, "adamw eps == 0, must be > 0"),
-    ("rmsprop", {"eps": -1e-8}, "rmsprop eps"),
-    ("momentum", {"momentum": 1.0}, "momentum momentum == 1, must be < 1"),
-    ("adagrad", {"lr_decay": -1.0}, "adagrad lr_decay"),
-    ("adam", {"lr": "fast"}, "adam lr must be a number"),
-    ("adam", {"lr": float("nan")}, "adam lr must be a number; got NaN"),
-    ("adam", {"betas": 0.9}, "unknown hyperparameter 'betas'"),
-    ("adam_onecycle", {"pct_start": 1.0}, "adam_onecycle pct_start == 1, must be < 1"),
-    ("nadam", {}, "optimizer 'nadam' is not one of"),
-])
-def test_bad_hyperparameters(optimizer, hp, fragment, data):
-    with pytest.raises(XlbridgeInputError) as e:
-        train_torch(data.x, data.y, optimizer, hp, epochs=1)
-    assert fragment in str(e.value) and "\n" not in str(e.value)
-
-
-@pytest.mark.parametrize("kwargs, fragment", [
-    ({"epochs": 0}, "epochs == 0, must be >= 1"),
-    ({"epochs": 1.5}, "epochs must be an integer"),
-    ({"a_init": float("inf")}, "a_init == inf"),
-    ({"x": np.arange(3.0)}, "equal-length"),
-    ({"x": np.array([1.0, np.nan] * 6)}, "finite"),
-])
-def test_bad_runs(kwargs, fragment, data):
-    args = {"x": data.x, "y": data.y, "epochs": 2, **kwargs}
-    x, y = args.pop("x"), args.pop("y")
-    for train in (train_torch, train_numpy):
-        with pytest.raises(XlbridgeInputError, match=fragment.replace("(", r"\(")):
-            train(x, y, "adam", **args)
-
-
-def test_onecycle_needs_a_warm_up_step():
-    # pct_start * total_steps - 1 must land strictly inside the run: 0.05 * 12 - 1 < 0
-    with pytest.raises(XlbridgeInputError, match="end of warm-up"):
-        check_hparams("adam_onecycle", {"pct_start": 0.05}, total_steps=12)
-    assert check_hparams("adam_onecycle", {"pct_start": 0.05}, total_steps=300)["pct_start"] == 0.05
-
-
-@pytest.mark.parametrize("kwargs, fragment", [
-    ({"n": 1}, "n_points == 1, must be >= 2"),
-    ({"noise": -1.0}, "noise == -1, must be >= 0"),
-    ({"x_max": 0}, "x_max == 0, must be >= 1"),
-    ({"seed": -3}, "seed == -3"),
-])
-def test_bad_data(kwargs, fragment):
-    with pytest.raises(XlbridgeInputError, match=fragment):
-        make_data(**kwargs)

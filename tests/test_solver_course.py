@@ -112,7 +112,7 @@ def ours(tmp_path_factory):
 
 @pytest.mark.libreoffice
 def test_our_collab_sheets_checked_by_libreoffice_and_pytorch(ours, tmp_path):
-    from models.collab import from_arrays
+    from xlbridge.models.collab import from_arrays
     from xlbridge.engine import recalculate
     from xlbridge.parity import check
 

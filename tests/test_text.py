@@ -114,7 +114,7 @@ def test_text_shorter_than_context_is_a_clear_error(make):
 
 
 def test_window_dataset_context_must_be_positive():
-    with pytest.raises(XlbridgeInputError, match="context == 0"):
+    with pytest.raises(XlbridgeInputError, match="context must be an integer >= 1; got 0"):
         T.window_dataset(range(10), 0)
 
 

@@ -18,11 +18,12 @@ import numpy as np
 import pytest
 import torch
 
-from models import char_rnn
-from models.collab import DotProductBias
+from xlbridge.models import char_rnn
+from xlbridge.models.collab import DotProductBias
 from xlbridge import text as textlib
 from xlbridge import udfs
 from xlbridge.errors import XlbridgeInputError
+from xlbridge.text_training import save_char_model
 
 from conftest import REPO
 
@@ -177,7 +178,8 @@ def char_model(tmp_path_factory):
     vocab = textlib.Vocab.from_text(CHAR_TEXT)
     torch.manual_seed(5)
     model = char_rnn.build_model(char_rnn.CharModelConfig("seq", len(vocab), 3, 6, CHAR_CONTEXT)).double()
-    path = char_rnn.save_model(model, vocab, tmp_path_factory.mktemp("char") / "tiny.pt")
+    path = save_char_model(model, char_rnn.CharModelConfig("seq", len(vocab), 3, 6, CHAR_CONTEXT), vocab,
+                           tmp_path_factory.mktemp("char") / "tiny.pt")
     return path, {k: v.detach().clone() for k, v in model.state_dict().items()}, vocab.chars
 
 
@@ -297,15 +299,15 @@ def test_docstrings_fit_the_function_wizard():
     (lambda b: udfs.XLB_RMSE([[None, None]], [[1.0, 2.0]]), "every cell is empty"),
     (lambda b: udfs.XLB_PREDICT([[1.0, "x"]], [[1.0], [2.0]]), "user_factors: row 1, column 2: expected a number, got 'x'"),
     (lambda b: udfs.XLB_PREDICT([[1.0, None]], [[1.0], [2.0]]), "user_factors: row 1, column 2 is empty"),
-    (lambda b: udfs.XLB_FIT(b["excel_ratings"], 0), "n_factors == 0, must be >= 1"),
+    (lambda b: udfs.XLB_FIT(b["excel_ratings"], 0), r"n_factors must be an integer in \[1, 1000\]; got 0"),
     (lambda b: udfs.XLB_FIT(b["excel_ratings"], 2.5), "n_factors must be an integer"),
-    (lambda b: udfs.XLB_FIT(b["excel_ratings"], 2, 10, 0.05, 0, None, "bias"), "output must be one of predictions"),
+    (lambda b: udfs.XLB_FIT(b["excel_ratings"], 2, 10, 0.05, 0, None, "bias"), "output must be one of 'predictions'"),
     (lambda b: udfs.XLB_ADAM_STEPS([[1, 2, 3]], [[1, 2]], 1, 1), "y has 2 cells; x has 3"),
     (lambda b: udfs.XLB_ADAM_STEPS([[1, 2], [3, 4]], [[1, 2, 3, 4]], 1, 1), "x is 2x2; expected one row or one column"),
-    (lambda b: udfs.XLB_OPTIM_STEPS([1, 2], [3, 4], "lion", 1, 1), "optimizer 'lion' is not one of sgd"),
+    (lambda b: udfs.XLB_OPTIM_STEPS([1, 2], [3, 4], "lion", 1, 1), "optimizer must be one of 'sgd'"),
     (lambda b: udfs.XLB_OPTIM_STEPS([1, 2], [3, 4], "sgd", 1, 1, 1, [["lr", "momentum"]], [[0.1]]),
      "hparam_names has 2 cells; hparam_values has 1"),
-    (lambda b: udfs.XLB_OPTIM_STEPS([1, 2], [3, 4], "sgd", 1, 1, 1, [["lr_"]], [[0.1]]), "unknown hyperparameter 'lr_'"),
+    (lambda b: udfs.XLB_OPTIM_STEPS([1, 2], [3, 4], "sgd", 1, 1, 1, [["lr_"]], [[0.1]]), "sgd: unknown parameter 'lr_'"),
     (lambda b: udfs.XLB_NEXT_CHARS("/nonexistent/model.pt", "abcd"), "no such model file"),
 ])
 def test_bad_input_names_the_problem(blocks, call, message):

@@ -15,7 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from xlbridge.errors import XlbridgeInputError, check_int
+from xlbridge.errors import XlbridgeInputError
+from xlbridge import params
 from xlbridge.xlsx import edited_since_built
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -227,27 +228,26 @@ def train(
 
     The last 10% of the text is held out for the validation loss.
     """
-    from models.char_rnn import train_text_model
     from xlbridge.download import fetch
+    from xlbridge.text_training import train_text_model
 
     try:
         if threads is not None:
             import torch
 
-            torch.set_num_threads(check_int(threads, "--threads", min_val=1))
+            torch.set_num_threads(params.check(threads, params.Interval(int, 1, 1024), "--threads"))
         if not out_file.parent.is_dir():  # find out now, not after the whole training run
             raise XlbridgeInputError(f"{out_file}: the folder {out_file.parent} does not exist")
         path = fetch("nietzsche") if text == "nietzsche" else text
-        result = train_text_model(path, kind=kind, epochs=epochs, out=out_file, max_chars=max_chars, n_hidden=n_hidden,
-                                  n_fac=n_fac, identity_init=identity_init, seed=seed, progress=sys.stderr.isatty())
+        history = train_text_model(path, kind=kind, epochs=epochs, out=out_file, max_chars=max_chars, n_hidden=n_hidden,
+                                   n_fac=n_fac, identity_init=identity_init, seed=seed, progress=sys.stderr.isatty())
     except XlbridgeInputError as e:
         _fail(e)
     table = Table(title=f"{kind} on {text or 'the offline default text'}")
     for col in ("epoch", "train loss", "valid loss", "chars/s"):
         table.add_column(col, justify="right")
-    for i, (tl, cps) in enumerate(zip(result.train_loss, result.chars_per_s)):
-        vl = result.valid_loss[i] if i < len(result.valid_loss) else float("nan")
-        table.add_row(str(i + 1), f"{tl:.4f}", f"{vl:.4f}", f"{cps:,.0f}")
+    for row in history:
+        table.add_row(str(row.epoch), f"{row.train_loss:.4f}", f"{row.valid_loss:.4f}", f"{row.rows_per_s:,.0f}")
     out.print(table)
     out.print(f"saved {out_file}")
 
@@ -261,7 +261,7 @@ def generate(
     seed: int = typer.Option(0, help="Seed for sampling."),
 ):
     """Continue SEED_TEXT with N characters from a trained char-RNN."""
-    from models.char_rnn import generate_text
+    from xlbridge.text_training import generate_text
 
     try:
         if not model.is_file():

@@ -20,10 +20,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xlbridge.errors import XlbridgeInputError, check_int
+from xlbridge.errors import XlbridgeInputError
+from xlbridge.params import Interval, check
 
 RATING_MIN, RATING_MAX = 0.5, 5.0
 MAX_LISTED = 5  # bad rows quoted in one message, as sklearn cuts long lists
+CROSSTAB_SIZE = Interval(int, 1, 500)  # users or movies in a crosstab: a sheet stays usable
 
 
 @dataclass(frozen=True)
@@ -197,8 +199,8 @@ def _top(counts: pd.Series, n: int) -> list[int]:
 
 def crosstab(data: Ratings, n_users: int = 15, n_movies: int = 15) -> Crosstab:
     """Top-n most active users x top-n most rated movies, as the lesson does."""
-    n_users = check_int(n_users, "n_users", min_val=1, max_val=500)
-    n_movies = check_int(n_movies, "n_movies", min_val=1, max_val=500)
+    n_users = check(n_users, CROSSTAB_SIZE, "n_users")
+    n_movies = check(n_movies, CROSSTAB_SIZE, "n_movies")
     r = data.ratings
     have_u, have_m = r["userId"].nunique(), r["movieId"].nunique()
     if have_u < n_users or have_m < n_movies:

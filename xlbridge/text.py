@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xlbridge.errors import XlbridgeInputError, check_int
+from xlbridge.errors import XlbridgeInputError
+from xlbridge.params import Interval, check
 
 PAD = "\0"  # the lesson's padding character; index 0, never in a text
 TEXTS_DIR = Path(__file__).parent / "texts"
@@ -137,7 +138,7 @@ def char3_dataset(ids) -> tuple[np.ndarray, np.ndarray]:
 
 def window_dataset(ids, context: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """Every window of `context` characters -> the next one (overlapping): x (N, T), y (N,)."""
-    context = check_int(context, "context", min_val=1)
+    context = check(context, Interval(int, 1), "context")
     ids = _as_ids(ids, context, "window dataset")
     starts = np.arange(len(ids) - context)  # lesson: range(len(idx)-cs)
     x = ids[starts[:, None] + np.arange(context)]  # (N, T)
@@ -147,7 +148,7 @@ def window_dataset(ids, context: int = 8) -> tuple[np.ndarray, np.ndarray]:
 
 def sequence_dataset(ids, context: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """Non-overlapping sequences and the same sequences shifted by one: x (N, T), y (N, T)."""
-    context = check_int(context, "context", min_val=1)
+    context = check(context, Interval(int, 1), "context")
     ids = _as_ids(ids, context, "sequence dataset")
     starts = np.arange(0, len(ids) - context, context)  # every start leaves room for the shifted target
     x = ids[starts[:, None] + np.arange(context)]  # (N, T)
@@ -166,3 +167,12 @@ def split_text(ids, valid_frac: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
         raise XlbridgeInputError(f"valid_frac == {valid_frac}, must be in (0, 1)")
     cut = int(round(len(ids) * (1 - valid_frac)))
     return ids[:cut], ids[cut:]
+
+
+def make_dataset(kind: str, ids, context: int) -> tuple[np.ndarray, np.ndarray]:
+    """The lesson's dataset for a model kind of models/char_rnn.py: x (N, T), y (N,) or (N, T)."""
+    if kind == "char3":
+        return char3_dataset(ids)
+    if kind == "seq":
+        return sequence_dataset(ids, context)
+    return window_dataset(ids, context)

@@ -19,7 +19,10 @@ keep torch's (out, in) layout, so unit j of a layer is SUMPRODUCT(INDEX(weight, 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +30,9 @@ from openpyxl import Workbook
 
 from xlbridge import text as textlib
 from xlbridge.builders.common import loss_cell, name_block, sheet_title, write_block
-from xlbridge.errors import XlbridgeInputError, check_float, check_int
+from xlbridge.errors import XlbridgeInputError
+from xlbridge.files import atomic_path
+from xlbridge.params import POSITIVE, SEED, Interval, validate
 from xlbridge.names import Name
 from xlbridge.styles import TITLE_FONT, header, intro_sheet, label, note, paint, widths
 from xlbridge.xlsx import a1, add_name, range_ref, save_atomic, set_text, set_workbook_kind
@@ -103,17 +108,14 @@ class CharRnnConfig:
     loop_text: str | None = None  # context + 1 characters, on char loop and concat; None: from the text
     sequences: tuple[str, ...] | None = None  # n_sequences strings of context + 1 characters
 
+    RULES: ClassVar[dict] = {
+        "max_chars": Interval(int, 100), "n_fac": Interval(int, 1, 32), "n_hidden": Interval(int, 1, 32),
+        "context": Interval(int, 2, 32), "n_sequences": Interval(int, 1, 20), "epochs": Interval(int, 0, 200),
+        "lr": POSITIVE, "batch_size": Interval(int, 1), "seed": SEED, "decimals": Interval(int, 1, 15),
+    }
+
     def validate(self) -> "CharRnnConfig":
-        check_int(self.max_chars, "max_chars", min_val=100)
-        check_int(self.n_fac, "n_fac", min_val=1, max_val=32)
-        check_int(self.n_hidden, "n_hidden", min_val=1, max_val=32)
-        check_int(self.context, "context", min_val=2, max_val=32)
-        check_int(self.n_sequences, "n_sequences", min_val=1, max_val=20)
-        check_int(self.epochs, "epochs", min_val=0, max_val=200)
-        check_float(self.lr, "lr", min_val=0, min_inclusive=False)
-        check_int(self.batch_size, "batch_size", min_val=1)
-        check_int(self.seed, "seed", min_val=0)
-        check_int(self.decimals, "decimals", min_val=1, max_val=15)
+        validate(self)
         for field, s, n in (("char3_text", self.char3_text, 4), ("loop_text", self.loop_text, self.context + 1)):
             if s is not None and len(s) != n:
                 raise XlbridgeInputError(f"{field} must have {n} characters (inputs and the target); got {len(s)}")
@@ -136,7 +138,8 @@ def train_models(config: CharRnnConfig, vocab: textlib.Vocab, ids) -> dict:
     """Train Char3Model, CharLoopModel, CharLoopConcatModel and CharSeqRnn briefly; weights as float64 numpy."""
     import torch
 
-    from models.char_rnn import CharModelConfig, build_model, make_dataset, train
+    from xlbridge.models.char_rnn import CharModelConfig, build_model, loss_fn
+    from xlbridge.models.training import fit
 
     weights = {}
     threads = torch.get_num_threads()
@@ -151,13 +154,50 @@ def train_models(config: CharRnnConfig, vocab: textlib.Vocab, ids) -> dict:
             torch.manual_seed(config.seed)  # PyTorch's own initialisation, seeded
             model = build_model(mc).double()
             if config.epochs:
-                train(model, make_dataset(kind, ids, context), epochs=config.epochs, lr=config.lr,
-                      batch_size=config.batch_size, seed=config.seed, progress=False)
+                x, y = textlib.make_dataset(kind, ids, context)
+                fit(model, (torch.from_numpy(x), torch.from_numpy(y)), loss_fn=loss_fn, epochs=config.epochs,
+                    batch_size=config.batch_size, opt=torch.optim.Adam(model.parameters(), lr=config.lr),
+                    seed=config.seed)
             weights[kind] = {k: np.round(v.detach().cpu().numpy().astype(np.float64), config.decimals)
                              for k, v in model.state_dict().items()}
     finally:
         torch.set_num_threads(threads)
     return weights
+
+
+# The default workbook's weights are trained once and committed (a float64 training run gives
+# different last bits on different CPUs, and chaos does the rest): a build reads them instead
+# of training, so it takes a fraction of a second and gives the same bytes everywhere.
+DEFAULT_WEIGHTS = textlib.TEXTS_DIR / "default_weights.json"
+
+
+def _training_settings(config: CharRnnConfig, text: str) -> dict:
+    """Everything that decides what training produces, including the text itself."""
+    keys = ("max_chars", "n_fac", "n_hidden", "context", "epochs", "lr", "batch_size", "identity_init", "seed", "decimals")
+    return {"text_sha256": hashlib.sha256(text.encode()).hexdigest(), **{k: getattr(config, k) for k in keys}}
+
+
+def trained_weights(config: CharRnnConfig, vocab: textlib.Vocab, ids, text: str) -> dict:
+    """The small models' weights: the committed ones when they were trained with exactly these
+    settings on exactly this text, else trained now (train_models)."""
+    if DEFAULT_WEIGHTS.is_file():
+        saved = json.loads(DEFAULT_WEIGHTS.read_text())
+        if saved["settings"] == _training_settings(config, text):
+            return {kind: {k: np.asarray(v, dtype=np.float64) for k, v in w.items()} for kind, w in saved["weights"].items()}
+    return train_models(config, vocab, ids)
+
+
+def write_default_weights(config: CharRnnConfig = CharRnnConfig()) -> Path:
+    """Train the default workbook's models and commit-ready write their weights (run after
+    changing the default text or settings: python -m xlbridge.builders.char_rnn)."""
+    text = textlib.load_default_text()[: config.max_chars]
+    vocab = textlib.Vocab.from_text(text)
+    weights = train_models(config, vocab, vocab.encode(text))
+    payload = {"settings": _training_settings(config, text),
+               "weights": {kind: {k: v.tolist() for k, v in w.items()} for kind, w in weights.items()}}
+    with atomic_path(DEFAULT_WEIGHTS) as tmp:
+        tmp.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
+    return DEFAULT_WEIGHTS
 
 
 def _pick_windows(text: str, length: int, count: int) -> list[str]:
@@ -612,7 +652,7 @@ def build_char_rnn(path, config: CharRnnConfig = CharRnnConfig()) -> Path:
     ]:
         vocab.encode(s, source=field)  # one clear error for a character the models never saw
 
-    w = train_models(config, vocab, ids)
+    w = trained_weights(config, vocab, ids, text)
 
     wb = Workbook()
     wb.remove(wb.active)
@@ -631,3 +671,7 @@ def build_char_rnn(path, config: CharRnnConfig = CharRnnConfig()) -> Path:
     wb.active = 0
     set_workbook_kind(wb, KIND)
     return save_atomic(wb, path)
+
+
+if __name__ == "__main__":
+    print(write_default_weights())

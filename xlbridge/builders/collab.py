@@ -9,6 +9,7 @@ optimisable sheet an Excel Solver model, so Excel's Solver dialog opens filled i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,9 @@ from openpyxl.utils import get_column_letter as col_letter
 
 from xlbridge import names as N
 from xlbridge.builders.common import loss_cell, name_block, sheet_title, write_block
-from xlbridge.data import Crosstab, Ratings, crosstab
-from xlbridge.errors import XlbridgeInputError, check_float, check_int
+from xlbridge.data import CROSSTAB_SIZE, Crosstab, Ratings, crosstab
+from xlbridge.errors import XlbridgeInputError
+from xlbridge.params import ANY_NUMBER, NON_NEGATIVE, POSITIVE, SEED, Interval, validate
 from xlbridge.styles import header, intro_sheet, label, note, paint, print_on_one_page, widths
 from xlbridge.xlsx import a1, add_name, block, range_ref, save_atomic, set_text, set_workbook_kind
 
@@ -39,15 +41,14 @@ class CollabConfig:
     y_low: float = 0.0            # DotProductBias(y_range=(0, 5.5)) as in the lesson
     y_high: float = 5.5
 
+    RULES: ClassVar[dict] = {
+        "n_users": CROSSTAB_SIZE, "n_movies": CROSSTAB_SIZE, "n_factors": Interval(int, 1, 50), "seed": SEED,
+        "init_high": POSITIVE, "bias_scale": NON_NEGATIVE, "y_low": ANY_NUMBER, "y_high": ANY_NUMBER,
+    }
+
     def validate(self) -> "CollabConfig":
-        check_int(self.n_users, "n_users", min_val=1, max_val=500)
-        check_int(self.n_movies, "n_movies", min_val=1, max_val=500)
-        check_int(self.n_factors, "n_factors", min_val=1, max_val=50)
-        check_int(self.seed, "seed", min_val=0)
-        check_float(self.init_high, "init_high", min_val=0, min_inclusive=False)
-        check_float(self.bias_scale, "bias_scale", min_val=0)
-        check_float(self.y_low, "y_low")
-        if not check_float(self.y_high, "y_high") > self.y_low:
+        validate(self)
+        if not self.y_high > self.y_low:
             raise XlbridgeInputError(f"y_range must have y_low < y_high; got ({self.y_low:g}, {self.y_high:g})")
         return self
 

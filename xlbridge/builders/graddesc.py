@@ -27,21 +27,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import ClassVar, Mapping
 
 from openpyxl import Workbook
 from openpyxl.chart import LineChart, Reference
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from models.linear import OPTIMIZERS, check_finite, check_hparams, make_data
-from xlbridge.errors import XlbridgeInputError, check_int
+from xlbridge.errors import XlbridgeInputError
+from xlbridge.models.linear import make_data
+from xlbridge.models.optimizers import OPTIMIZERS
+from xlbridge.params import ANY_NUMBER, NON_NEGATIVE, POSITIVE, SEED, Interval, check, check_hparams, validate
 from xlbridge.styles import header, intro_sheet, label, note, paint, print_on_one_page, widths
 from xlbridge.xlsx import add_name, cell_ref, range_ref, save_atomic, set_text, set_workbook_kind
 
 KIND = "graddesc"
 
-# sheet title -> optimizer key in models.linear.OPTIMIZERS (the parity check walks this too)
+# sheet title -> optimizer key in models/optimizers.py OPTIMIZERS (the parity check walks this too)
 SHEETS: dict[str, str] = {
     "basic SGD": "sgd",
     "momentum": "momentum",
@@ -85,25 +87,25 @@ class GraddescConfig:
     a_init: float = 1.0      # the course's starting slope ...
     b_init: float = 1.0      # ... and intercept
     fd_step: float = 0.01    # the course's finite-difference step on the basic SGD sheet
-    # per-optimizer overrides of models.linear.OPTIMIZERS, e.g. {"adam": {"lr": 0.1}}
+    # per-optimizer overrides of models/optimizers.py OPTIMIZERS, e.g. {"adam": {"lr": 0.1}}
     hparams: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+    RULES: ClassVar[dict] = {
+        "n_points": Interval(int, 2, 1000), "true_a": ANY_NUMBER, "true_b": ANY_NUMBER, "noise": NON_NEGATIVE,
+        "x_max": Interval(int, 1, 10**9), "seed": SEED, "epochs": Interval(int, 1), "a_init": ANY_NUMBER,
+        "b_init": ANY_NUMBER, "fd_step": POSITIVE,
+    }
+
+
+MAX_STEPS = 20_000  # a sheet row per step: the workbook stays small enough to open and recalculate
 
 
 def check_config(config: GraddescConfig) -> dict[str, dict[str, float]]:
     """Validate every field; returns the full hyperparameters per optimizer."""
     if not isinstance(config, GraddescConfig):
         raise XlbridgeInputError(f"config must be a GraddescConfig; got {type(config).__name__}")
-    check_int(config.n_points, "n_points", min_val=2, max_val=1000)
-    check_finite(config.true_a, "true_a")
-    check_finite(config.true_b, "true_b")
-    check_finite(config.noise, "noise", min_val=0.0)
-    check_int(config.x_max, "x_max", min_val=1)
-    check_int(config.seed, "seed", min_val=0)
-    # a sheet row per step: keep the workbook small enough to open and recalculate quickly
-    check_int(config.epochs, "epochs", min_val=1, max_val=max(1, 20000 // config.n_points))
-    check_finite(config.a_init, "a_init")
-    check_finite(config.b_init, "b_init")
-    check_finite(config.fd_step, "fd_step", min_val=0.0, min_inclusive=False)
+    validate(config)
+    check(config.epochs, Interval(int, 1, max(1, MAX_STEPS // config.n_points)), "epochs")
     unknown = sorted(set(config.hparams) - set(OPTIMIZERS))
     if unknown:
         raise XlbridgeInputError(f"hparams: unknown optimizer {unknown[0]!r} (known: {', '.join(OPTIMIZERS)})")

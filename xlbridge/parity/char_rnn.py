@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.char_rnn import Char3Model, CharLoopConcatModel, CharLoopModel, CharRnn, CharSeqRnn, nll_loss_seq
+from xlbridge.models.char_rnn import Char3Model, CharLoopConcatModel, CharLoopModel, CharRnn, CharSeqRnn, nll_loss_seq
 from xlbridge.engine import Book
 from xlbridge.errors import XlbridgeInputError
 from xlbridge.parity import Comparison, compare, register

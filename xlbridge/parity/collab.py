@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.collab import from_arrays, predict_all
+from xlbridge.models.collab import from_arrays, predict_all
 from xlbridge.engine import Book
 from xlbridge.errors import XlbridgeInputError
 from xlbridge.parity import Comparison, compare, register

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.linear import OPTIMIZERS, onecycle_warmup_end, train_torch
+from xlbridge.models.linear import train_numpy, train_torch
+from xlbridge.models.optimizers import OPTIMIZERS
+from xlbridge.params import ANY_NUMBER, check, check_hparams
 from xlbridge.builders.graddesc import SHEETS, columns
 from xlbridge.engine import Book
 from xlbridge.errors import XlbridgeInputError
@@ -23,41 +25,28 @@ from xlbridge.parity import TOLERANCE, Comparison, compare, register
 FD_TOLERANCE = 1e-6
 
 
-def _derived(optimizer: str, hp: dict, traj, steps: int) -> dict[str, np.ndarray]:
-    """Columns a sheet shows that torch computes internally without keeping: recomputed
-    here from the hyperparameters and torch's own trajectory, as torch's source states them."""
-    t = np.arange(1, steps + 1, dtype=np.float64)
-    out = {}
-    if optimizer == "adagrad":
-        out["clr"] = hp["lr"] / (1 + (t - 1) * hp["lr_decay"])
-    if optimizer in ("adam", "adamw"):
-        out["bias_correction1"] = 1 - hp["beta1"] ** t
-    if optimizer in ("adam", "adamw", "adam_onecycle"):
-        out["bias_correction2"] = 1 - hp["beta2"] ** t
-    if optimizer == "adam_onecycle":
-        out["bias_correction1"] = 1 - traj["beta1_t"] ** t
-        warm = onecycle_warmup_end(hp["pct_start"], steps)
-        s = t - 1
-        out["pct_t"] = np.where(s <= warm, s / warm, (s - warm) / (steps - 1 - warm))
-    if optimizer == "adamw":
-        out["decayed_a"] = traj["a"] * (1 - hp["lr"] * hp["weight_decay"])
-        out["decayed_b"] = traj["b"] * (1 - hp["lr"] * hp["weight_decay"])
-    return out
+# Columns a sheet shows that torch computes internally without keeping: the same steps run
+# through models/optimizers.py's pure functions give them (Adagrad's decayed lr, Adam's bias
+# corrections, AdamW's decayed weights, OneCycleLR's phase share).
+DERIVED = ("clr", "bias_correction1", "bias_correction2", "decayed_a", "decayed_b", "pct_t")
 
 
 def check_sheet(book: Book, title: str, optimizer: str, x: np.ndarray, y: np.ndarray) -> list[Comparison]:
     """Compare one optimizer sheet with torch, quantity by quantity."""
     where = f"{book.source}: sheet '{title}'"
     hp = {key: book.value(key, title) for key in OPTIMIZERS[optimizer]}
-    a_init, b_init = book.value("a_init", title), book.value("b_init", title)
+    a_init, b_init = (check(book.value(k, title), ANY_NUMBER, k, f"sheet '{title}'") for k in ("a_init", "b_init"))
     steps = book.values("a", title).size
     if steps % x.size:
         raise XlbridgeInputError(f"{where}: {steps} steps is not a whole number of epochs of {x.size} points")
-    try:
-        traj = train_torch(x, y, optimizer, hp, epochs=steps // x.size, a_init=a_init, b_init=b_init)
-    except XlbridgeInputError as e:  # a hyperparameter cell edited out of range
+    epochs = steps // x.size
+    try:  # a hyperparameter cell edited out of range is bad input, not a mismatch
+        hp = check_hparams(optimizer, hp, total_steps=steps)
+    except XlbridgeInputError as e:
         raise XlbridgeInputError(f"{where}: {e}") from None
-    want = {**traj, **_derived(optimizer, hp, traj, steps)}
+    traj = train_torch(x, y, optimizer, hp, epochs=epochs, a_init=a_init, b_init=b_init)
+    by_hand = train_numpy(x, y, optimizer, hp, epochs=epochs, a_init=a_init, b_init=b_init)
+    want = {**traj, **{k: by_hand[k] for k in DERIVED if k in by_hand}}
     if optimizer == "sgd":  # the finite-difference estimates, against torch's gradient
         want["fd_grad_a"], want["fd_grad_b"] = traj["grad_a"], traj["grad_b"]
 
