@@ -60,20 +60,30 @@ def _decay_groups(model: nn.Module, wd: float) -> list[dict]:
             {"params": [p for p in params if id(p) in no_decay], "weight_decay": 0.0}]
 
 
+def _fused(cls, params, **kw) -> torch.optim.Optimizer:
+    """The optimizer with torch's fused kernel (one call updates every tensor: a third of the
+    time of the step-by-step loop on small models), or without it where this torch has none."""
+    params = list(params)
+    try:
+        return cls(params, fused=True, **kw)
+    except (RuntimeError, TypeError):
+        return cls(params, **kw)
+
+
 def adamw(model: nn.Module, lr: float = 1e-3, wd: float = 0.01, betas=(0.9, 0.99), eps: float = 1e-5):
     """fastai's default optimizer: Adam with true (decoupled) weight decay, beta2 0.99, eps 1e-5.
     Its update is torch.optim.AdamW's: p *= 1 - lr*wd, then the bias-corrected Adam step."""
-    return torch.optim.AdamW(_decay_groups(model, wd), lr=lr, betas=betas, eps=eps)
+    return _fused(torch.optim.AdamW, _decay_groups(model, wd), lr=lr, betas=betas, eps=eps)
 
 
 def sgd_momentum(model: nn.Module, lr: float = 0.1, momentum: float = 0.9, wd: float = 0.0):
     """The older lesson's optimizer: optim.SGD(params, lr, weight_decay=wd, momentum=0.9) (L2 decay)."""
-    return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=wd)
+    return _fused(torch.optim.SGD, model.parameters(), lr=lr, momentum=momentum, weight_decay=wd)
 
 
 def adam_l2(model: nn.Module, lr: float = 1e-3, wd: float = 0.0):
     """The older lesson's optim.Adam(params, lr, weight_decay=wd): torch's defaults, L2 decay."""
-    return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=wd)
+    return _fused(torch.optim.Adam, model.parameters(), lr=lr, weight_decay=wd)
 
 
 def _set_hypers(opt: torch.optim.Optimizer, lr: float, mom: float | None) -> None:
@@ -127,7 +137,7 @@ def fit(
     None) for the batch that starts when a share pct of all batches is done; without one the
     optimizer's own lr stays. `on_epoch` is called with each row as soon as it is known.
     """
-    *inputs, target = train
+    target = train[-1]
     n = len(target)
     steps_per_epoch = math.ceil(n / batch_size)
     total_steps = epochs * steps_per_epoch
@@ -139,19 +149,20 @@ def fit(
         model.train()
         t0 = time.perf_counter()
         order = torch.randperm(n, generator=gen).to(device)
+        # one gather per epoch, then every batch is a slice (a view): no copy per step
+        shuffled = [t[order] for t in train]
         total = torch.zeros((), dtype=torch.float64, device=device)
         bar = tqdm(range(0, n, batch_size), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress,
                    leave=False, mininterval=0.5, unit="batch")
         for i in bar:
-            idx = order[i : i + batch_size]
+            *xb, yb = (t[i : i + batch_size] for t in shuffled)
             if schedule is not None:
                 _set_hypers(opt, *schedule(step / total_steps))
-            yb = target[idx]
-            loss = loss_fn(model(*(t[idx] for t in inputs)), yb)
+            loss = loss_fn(model(*xb), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += loss.detach().double() * yb.numel()
+            total.add_(loss.detach(), alpha=yb.numel())
             step += 1
         if device.type == "cuda":
             torch.cuda.synchronize()

@@ -102,6 +102,17 @@ BAD_FILES = [
     pytest.param("ratings.json", '{"a": 1}', "unknown layout", id="unknown-layout"),
     pytest.param("u.data", "1\t2\n", "expected tab-separated", id="100k-too-few-columns"),
     pytest.param("u.data", "1\t2\t9\t5\n", r"must be in \[0.5, 5.0\]; line 1: '9'", id="100k-out-of-range"),
+    pytest.param("ratings.csv", "userId,movieId,rating\n9223372036854775807,1,3\n9223372036854775808,1,3\n",
+                 r"'userId' holds a number beyond 64-bit integers, refused rather than altered; line 3: '9223372036854775808'",
+                 id="id-past-int64"),
+    pytest.param("ratings.csv", "userId,movieId,rating\n1,1e30,3\n", r"'movieId' must hold whole numbers; line 2: '1e30'",
+                 id="id-past-float-precision"),
+    pytest.param("ratings.csv", "userId,movieId,rating\n1,2.5,3\n", r"'movieId' must hold whole numbers; line 2: '2.5'",
+                 id="fractional-id"),
+    pytest.param("ratings.csv", "userId,movieId,rating,timestamp\n1,2,3,100\n1,3,4,noon\n",
+                 r"'timestamp' must hold whole numbers; line 3: 'noon'", id="text-timestamp"),
+    pytest.param("ratings.csv", "userId,movieId,rating\n1,2," + "9" * 5_000_000 + "\n",
+                 r"'rating' must be a number; line 2: '9{30,}\.\.\.$", id="huge-field-quoted-short"),
 ]
 
 
@@ -112,6 +123,25 @@ def test_bad_ratings_files(tmp_path, name, text, message):
     with pytest.raises(XlbridgeInputError, match=message) as e:
         load_ratings(f)
     assert str(f) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_ids_are_exact_whatever_their_spelling(tmp_path):
+    f = tmp_path / "ratings.csv"
+    big = 2**62 + 1                            # not a float64: a float round trip would change it
+    f.write_text(f"userId,movieId,rating,timestamp\n{big},1.0,3,5\n{big + 1},2e3,4,6\n")
+    r = load_ratings(f).ratings
+    assert r["userId"].tolist() == [big, big + 1]            # two users stay two users
+    assert r["movieId"].tolist() == [1, 2000] and r["userId"].dtype == np.int64
+
+
+def test_fast_and_checked_readers_agree_on_real_data(tmp_path):
+    """The typed fast path and the line-checking text path read the same numbers."""
+    from xlbridge.data import _check_latest, _read_typed
+
+    path = shared_path("data", "ml-latest-small", "ratings.csv")
+    fast, checked = _read_typed(path), _check_latest(path)
+    assert fast is not None and len(fast) == 100_836
+    pd.testing.assert_frame_equal(fast, checked, check_dtype=True)
 
 
 def test_bad_row_list_is_cut_short(tmp_path):

@@ -211,6 +211,124 @@ def solve(
     raise typer.Exit(code=code)
 
 
+def _ratings(ratings: Optional[Path], dataset: Optional[str]):
+    """The ratings a command was pointed at: a file or folder, or a dataset from the cache."""
+    from xlbridge.data import load_ratings
+    from xlbridge.download import fetch
+
+    if ratings and dataset:
+        raise XlbridgeInputError("give a ratings path or --dataset, not both")
+    if not (ratings or dataset):
+        raise XlbridgeInputError("give a ratings file or folder, or --dataset ml-100k / ml-latest-small")
+    return load_ratings(ratings if ratings else fetch(dataset, progress=sys.stderr.isatty()))
+
+
+@app.command()
+def fit(
+    ratings: Optional[Path] = typer.Argument(None, help="A MovieLens ratings file or folder: ml-latest-small, ml-100k, ml-25m or ml-32m layout."),
+    dataset: Optional[str] = typer.Option(None, help="A dataset to download and cache instead: ml-latest-small or ml-100k."),
+    model: str = typer.Option("DotProductBias", help="DotProduct, DotProductBias, CollabNN, EmbeddingNN, or the older lesson's EmbeddingDotBias, EmbeddingNet."),
+    preset: str = typer.Option("course", help="course (the lesson's settings), fast or best (ours, tuned on ml-100k)."),
+    epochs: Optional[int] = typer.Option(None, help="Passes over the training ratings (default: the model's recipe)."),
+    lr: Optional[float] = typer.Option(None, help="Peak learning rate of the one-cycle schedule (default: the recipe's)."),
+    wd: Optional[float] = typer.Option(None, help="Weight decay (default: the recipe's; AdamW's decoupled decay)."),
+    bs: int = typer.Option(64, help="Ratings per batch (fastai's default 64)."),
+    factors: Optional[int] = typer.Option(None, help="Latent factors per user and movie (default 50)."),
+    valid_pct: float = typer.Option(0.2, "--valid-pct", help="Share of the ratings held out for validation."),
+    seed: int = typer.Option(42, help="Seed of the split, the start weights and the batch order (fastai's RandomSplitter(0.2, seed=42) by default)."),
+    by_title: bool = typer.Option(False, "--by-title", help="Key movies by title, as the fastai book does."),
+    device: str = typer.Option("auto", help="auto (CUDA when available), cpu or cuda."),
+    threads: Optional[int] = typer.Option(None, help="torch CPU threads (default 1: fastest for these small steps on a busy machine)."),
+    out_file: Path = typer.Option(Path("collab_model.pt"), "--out", help="Where the trained model is saved."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar and no per-epoch table; only the result line."),
+):
+    """Train a collaborative-filtering model on MovieLens and save it.
+
+    Prints, after every epoch, the line fastai prints (epoch, train_loss, valid_loss, time), then
+    the validation MSE. Deterministic on the CPU for a given --seed.
+    """
+    from xlbridge.collab_training import FitConfig, fit_collab
+
+    try:
+        config = FitConfig(model=model, preset=preset, epochs=epochs, lr=lr, wd=wd, bs=bs, factors=factors,
+                           valid_pct=valid_pct, seed=seed, item="title" if by_title else "movieId", device=device,
+                           threads=threads).validate()
+        if out_file.is_dir() or not out_file.parent.is_dir():
+            raise XlbridgeInputError(f"{out_file}: --out must be a file in an existing folder")
+        data = _ratings(ratings, dataset)
+        r = data.ratings
+        c = config.resolved()
+        if not quiet:
+            out.print(f"data: {data.source}: {len(r):,} ratings, {r.userId.nunique():,} users, "
+                      f"{r.movieId.nunique():,} movies", markup=False, highlight=False, soft_wrap=True)
+            out.print(f"model: {c.model}; {c.optimizer} {c.schedule.replace('_', '-')} lr {c.lr:g}, wd {c.wd:g}, "
+                      f"{c.epochs} epochs, bs {c.bs}; split {c.split} valid_pct {c.valid_pct:g} seed {c.seed}",
+                      markup=False, highlight=False, soft_wrap=True)
+            out.print(f"{'epoch':>5}  {'train_loss':>10}  {'valid_loss':>10}  {'time':>7}", markup=False, soft_wrap=True)
+
+        def row(e):
+            if not quiet:
+                out.print(f"{e.epoch - 1:>5}  {e.train_loss:>10.6f}  {e.valid_loss:>10.6f}  "
+                          f"{int(e.seconds // 60):02d}:{e.seconds % 60:04.1f}", markup=False, highlight=False, soft_wrap=True)
+
+        result = fit_collab(data, config, out_file, progress=not quiet and sys.stderr.isatty(), on_epoch=row)
+    except XlbridgeInputError as e:
+        _fail(e)
+    out.print(f"valid MSE {result.valid_mse:.4f} (RMSE {result.valid_mse ** 0.5:.4f}) after {result.seconds:.1f} s of "
+              f"training on {result.device} with {result.threads} torch thread(s); saved {result.path}",
+              markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def interpret(
+    model: Path = typer.Argument(..., help="A model saved by 'xlbridge fit'."),
+    min_ratings: int = typer.Option(20, "--min-ratings", help="Rank the biases of movies with at least this many training ratings."),
+    top: int = typer.Option(15, help="Movies in each bias table."),
+    png: Optional[Path] = typer.Option(None, help="Write the PCA scatter of the most rated movies to this PNG file."),
+    xlsx: Optional[Path] = typer.Option(None, help="Write the tables and the chart as sheets of this workbook."),
+):
+    """Read a trained model as the lesson does: movie biases, and PCA of the movie factors."""
+    from xlbridge.collab_training import load_collab_model
+    from xlbridge.interpret import interpret as run_interpret, scatter_png, write_xlsx
+
+    try:
+        min_ratings = params.check(min_ratings, params.Interval(int, 0), "--min-ratings")
+        top = params.check(top, params.Interval(int, 1, 1000), "--top")
+        for target in (png, xlsx):
+            if target is not None and (target.is_dir() or not target.parent.is_dir()):
+                raise XlbridgeInputError(f"{target}: must be a file in an existing folder")
+        result = run_interpret(load_collab_model(model), min_ratings=min_ratings, top=top)
+    except XlbridgeInputError as e:
+        _fail(e)
+    if result.bias_lowest is None:
+        out.print(f"{result.model_name} has no movie bias: no bias ranking", markup=False)
+    else:
+        for name, df in (("lowest", result.bias_lowest), ("highest", result.bias_highest)):
+            table = Table(title=f"{name} movie bias (movies with >= {min_ratings} training ratings)", title_justify="left")
+            for col in ("title", "bias", "ratings"):
+                table.add_column(col, justify="left" if col == "title" else "right")
+            for r in df.itertuples():
+                table.add_row(r.title, f"{r.bias:.3f}", str(r.ratings))
+            out.print(table)
+    out.print(f"PCA reading: {result.reading}.", markup=False, highlight=False, soft_wrap=True)
+    out.print("explained variance: " + ", ".join(f"pc{j + 1} {v:.1%}" for j, v in enumerate(result.pca.explained)),
+              markup=False)
+    for j, (low, high) in result.ends.items():
+        out.print(f"pc{j} lowest: {'; '.join(low[:5])}", markup=False, highlight=False, soft_wrap=True)
+        out.print(f"pc{j} highest: {'; '.join(high[:5])}", markup=False, highlight=False, soft_wrap=True)
+    written = []
+    if png is not None or xlsx is not None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            chart = scatter_png(result, png if png is not None else Path(tmp) / "pca.png")
+            written += [png] if png is not None else []
+            if xlsx is not None:
+                written.append(write_xlsx(result, xlsx, chart))
+    for path in written:
+        out.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
+
+
 @app.command()
 def train(
     text: Optional[str] = typer.Argument(None, help="A UTF-8 text file, or 'nietzsche' (downloaded and cached); default: the shipped offline text."),
@@ -266,7 +384,7 @@ def generate(
     try:
         if not model.is_file():
             raise XlbridgeInputError(f"{model}: no such model file")
-        out.print(generate_text(model, seed_text, n, temperature=temperature, seed=seed), markup=False, highlight=False)
+        out.print(generate_text(model, seed_text, n, temperature=temperature, seed=seed), markup=False, highlight=False, soft_wrap=True)
     except XlbridgeInputError as e:
         _fail(e)
 
