@@ -75,6 +75,55 @@ class DotProductBias(nn.Module):
         return res if self.y_range is None else sigmoid_range(res, *self.y_range)
 
 
+class DotProductBiasEnsemble(nn.Module):
+    """`n_members` DotProductBias models trained side by side, each on its own loss, then averaged.
+
+    In training mode forward gives every member's prediction, (N, E), so each member learns alone
+    (mse_members below); in eval mode the members' logits are averaged before the sigmoid, which
+    is exactly `combined()`: one DotProductBias with all members' factors side by side, scaled
+    by 1/sqrt(E), and the mean of their biases. Averaging independent fits cancels part of each
+    one's error; training them in one loop costs little more than training one.
+    """
+
+    def __init__(self, n_users: int, n_movies: int, n_factors: int = 50, n_members: int = 8,
+                 y_range: tuple[float, float] | None = (0.0, 5.5)):
+        super().__init__()
+        self.n_factors, self.n_members = n_factors, n_members
+        self.user_factors = nn.Embedding(n_users, n_members * n_factors)     # member e: columns e*K .. (e+1)*K
+        self.movie_factors = nn.Embedding(n_movies, n_members * n_factors)
+        self.user_bias = nn.Embedding(n_users, n_members)
+        self.movie_bias = nn.Embedding(n_movies, n_members)
+        self.y_range = None if y_range is None else tuple(y_range)
+        init_embeddings_(self)
+
+    def logits(self, u: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        E, K = self.n_members, self.n_factors
+        uf, mf = self.user_factors(u).view(-1, E, K), self.movie_factors(m).view(-1, E, K)
+        return (uf * mf).sum(2) + self.user_bias(u) + self.movie_bias(m)    # (N, E)
+
+    def forward(self, u: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        z = self.logits(u, m) if self.training else self.logits(u, m).mean(1)   # (N, E) or (N,)
+        return z if self.y_range is None else sigmoid_range(z, *self.y_range)
+
+    @torch.no_grad()
+    def combined(self) -> DotProductBias:
+        """The one DotProductBias that predicts what the averaged ensemble predicts."""
+        E, K = self.n_members, self.n_factors
+        one = DotProductBias(self.user_factors.num_embeddings, self.movie_factors.num_embeddings, E * K,
+                             y_range=self.y_range).to(self.user_factors.weight)
+        scale = E ** -0.5            # (u / sqrt(E)) . (m / sqrt(E)) summed over members = mean of the dot products
+        one.user_factors.weight.copy_(self.user_factors.weight * scale)
+        one.movie_factors.weight.copy_(self.movie_factors.weight * scale)
+        one.user_bias.weight.copy_(self.user_bias.weight.mean(1, keepdim=True))
+        one.movie_bias.weight.copy_(self.movie_bias.weight.mean(1, keepdim=True))
+        return one
+
+
+def mse_members(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """F.mse_loss, and for an ensemble's (N, E) predictions the mean of every member's MSE."""
+    return F.mse_loss(pred, target[:, None].expand_as(pred) if pred.dim() == 2 else target)
+
+
 def from_arrays(user_factors, movie_factors, user_bias=None, movie_bias=None, y_range=None,
                 dtype=torch.float64, device=None) -> nn.Module:
     """A model whose weights are exactly these arrays (U x K, M x K, U, M), e.g. read from a

@@ -17,8 +17,16 @@ SHARED = REPO.parent / "shared"
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked `libreoffice` need soffice. Where it is missing they skip with that
-    reason, except under XLBRIDGE_REQUIRE_LIBREOFFICE=1 (CI), where a missing engine fails."""
+    """Tests marked `cuda` need a GPU and skip with that reason without one. Tests marked
+    `libreoffice` need soffice. Where it is missing they skip with that reason, except under
+    XLBRIDGE_REQUIRE_LIBREOFFICE=1 (CI), where a missing engine fails."""
+    import torch
+
+    if not torch.cuda.is_available():
+        no_gpu = pytest.mark.skip(reason="no CUDA device: torch.cuda.is_available() is False on this machine")
+        for item in items:
+            if "cuda" in item.keywords:
+                item.add_marker(no_gpu)
     if shutil.which("soffice") or shutil.which("libreoffice") or os.environ.get("XLBRIDGE_SOFFICE"):
         return
     if os.environ.get("XLBRIDGE_REQUIRE_LIBREOFFICE") == "1":
