@@ -138,7 +138,7 @@ class Evaluator:
     def precedents(self, key) -> list:
         """The formula cells a cell's formula names directly (ranges and defined names)."""
         try:
-            refs = self._refs(key)
+            refs = self.refs(key)
         except (FormulaError, CellError):
             return []
         out = []
@@ -156,7 +156,7 @@ class Evaluator:
                 out.extend(self.formula_cells_in(rng))
         return out
 
-    def _refs(self, key):
+    def refs(self, key):
         """(Ref, sheet) of every reference a cell's tree names, through defined names too;
         remembered per tree and sheet."""
         rkey, tree = self.cell_tree(key)

@@ -102,7 +102,8 @@ class Range:
 
     def __str__(self):
         a, b = a1(self.r1, self.c1), a1(self.r2, self.c2)
-        return f"{quote_sheet(self.sheet)}!{a}" + (f":{b}" if a != b else "")
+        sheet = self.sheet.replace("'", "''")
+        return f"'{sheet}'!{a}" + (f":{b}" if a != b else "")
 
 
 def column_letters(c: int) -> str:
