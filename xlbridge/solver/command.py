@@ -120,7 +120,7 @@ def solve_command(workbook: Path, sheet: str | None = None, list_only: bool = Fa
                 err.print(f"warning: {text}", markup=False)
     for r in results:
         if r.status == 5:
-            err.print(f"not solved: {r.message}", markup=False)
+            err.print(f"not solved: {r.message}", markup=False, soft_wrap=True)
     written = [r for r in results if r.path is not None]
     if not written:
         return 1
