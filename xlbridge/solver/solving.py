@@ -81,12 +81,14 @@ class _Session:
         sign = -1.0 if m.goal == "max" else 1.0
 
         def fg(x):
+            if m.goal == "value":                # "value of" is a constraint with no objective, as in Excel
+                return 0.0, np.zeros(len(x))
             f, g = program.value_and_grad(x)
-            if m.goal == "value":                # "value of", nonlinear: drive (f - target)^2 to 0
-                return (f - m.target) ** 2, 2 * (f - m.target) * g
             return sign * f, sign * g
 
         ineq_rows, eq_rows = _constraint_rows(general)
+        if m.goal == "value" and not linear:
+            eq_rows.append(([0], None, np.array([m.target]), 1.0))
         ineq, ineq_jac = _residuals(ineq_rows, program)
         eq, eq_jac = _residuals(eq_rows, program)
         n0 = len(x_cells)
