@@ -253,6 +253,9 @@ class Evaluator:
         except RecursionError:
             self.problems[key] = "formula nested too deeply"
             v = XlError("#NAME?")
+        except TypeError as e:                     # a function given too few or too many arguments
+            self.problems[key] = f"a function has the wrong number of arguments ({e})"
+            v = XlError("#VALUE!")
         return v
 
     def closure(self, key):
@@ -422,8 +425,10 @@ class Evaluator:
             return e.code
 
     # -- the compiler: tree -> closure(row, col) --------------------------------------------------------
-    def compile(self, node, sheet: str):
-        """A closure fn(row, col) giving the raw result of `node` at that cell."""
+    def compile(self, node, sheet: str, array: bool = False):
+        """A closure fn(row, col) giving the raw result of `node` at that cell. In an array
+        context (an argument SUMPRODUCT or MMULT reads as an array), one-value functions
+        map over arrays and ranges, as Excel evaluates them there."""
         t = type(node)
         if t is Const:
             v = node.value
@@ -437,9 +442,9 @@ class Evaluator:
         if t is Name:
             return self._name(node, sheet)
         if t is Op:
-            return self._op(node, sheet)
+            return self._op(node, sheet, array)
         if t is Call:
-            return self._call(node, sheet)
+            return self._call(node, sheet, array)
         if t is Array:
             arr = np.array([list(row) for row in node.rows], dtype=object)
             return lambda r, c: arr
@@ -524,7 +529,7 @@ class Evaluator:
             return missing
         return self.compile(tree, sheet)
 
-    def _op(self, node: Op, sheet: str):
+    def _op(self, node: Op, sheet: str, array: bool = False):
         op, args = node.op, node.args
         if op == ":":
             fa, fb = (self.compile(a, sheet) for a in args)
@@ -552,7 +557,7 @@ class Evaluator:
                 return lambda r, c: impl(ka(fa(r, c)), kb(fb(r, c)))
             (fa,), (ka,) = fs, coerce
             return lambda r, c: impl(ka(fa(r, c)))
-        fs = [self.compile(a, sheet) for a in args]
+        fs = [self.compile(a, sheet, array) for a in args]
 
         def mapped(r, c):
             vals = []
@@ -568,7 +573,7 @@ class Evaluator:
             return _map(impl, coerce, vals)
         return mapped
 
-    def _call(self, node: Call, sheet: str):
+    def _call(self, node: Call, sheet: str, array: bool = False):
         fn = FUNCTIONS.get(node.fn)
         if fn is None:
             raise FormulaError(f"function {node.fn} is not supported")
@@ -577,6 +582,8 @@ class Evaluator:
         if len(kinds) < len(args) and not fn.args.endswith("*"):
             raise FormulaError(f"{node.fn} takes at most {len(kinds)} arguments, got {len(args)}")
         impl = fn.impl
+        if array and kinds and not fn.ctx and all(k in "nibst" for k in kinds):
+            return self._mapped_call(impl, kinds, args, sheet)
         if "N" in kinds:
             i = kinds.index("N")
             head = [self._arg(k, a, sheet) for k, a in zip(kinds[:i], args[:i])]
@@ -601,6 +608,23 @@ class Evaluator:
             return lambda r, c: impl()
         return lambda r, c: impl(*[p(r, c) for p in preps])
 
+    def _mapped_call(self, impl, kinds, args, sheet):
+        fs = [self.compile(a, sheet, True) for a in args]
+        coerce = [_COERCE[k] for k in kinds]
+
+        def mapped(r, c):
+            vals, arrays = [], False
+            for f in fs:
+                v = f(r, c)
+                if type(v) is Range:
+                    v = self.range_values(v) if v.size > 1 else self.get((v.sheet, v.r1, v.c1))
+                arrays |= type(v) is np.ndarray
+                vals.append(v)
+            if not arrays:
+                return impl(*(k(v) for k, v in zip(coerce, vals)))
+            return _map(impl, coerce, vals)
+        return mapped
+
     def _arg(self, kind: str, node, sheet: str):
         if type(node) is Missing:
             return (lambda: None) if False else (lambda r, c: None)
@@ -611,7 +635,7 @@ class Evaluator:
             f = self.scalar(node, sheet)
             k = _COERCE[kind]
             return lambda r, c: k(f(r, c))
-        f = self.compile(node, sheet)
+        f = self.compile(node, sheet, array=kind == "a")
         if kind == "a":
             values_of = self.values_of
             return lambda r, c: values_of(f(r, c))

@@ -97,11 +97,21 @@ def elementwise(fwd, deriv, linear: bool = False):
         shape = np.broadcast_shapes(*(b.shape(x) for x in xs))
 
         def vjp(g, out, *vals):
-            return tuple(None if deriv is None else unbroadcast(g * deriv(i, out, *vals), np.shape(v))
+            return tuple(None if deriv is None else unbroadcast(_times(g, deriv(i, out, *vals)), np.shape(v))
                          for i, v in enumerate(vals))
         affine = linear and all(b.affine(x) for x in xs)
         return b.dyn(fwd, vjp, xs, shape, affine=affine)
     return build
+
+
+def _times(g, d):
+    """g * d, where no gradient flows (g == 0) even if d is infinite there (x/0 in the branch
+    IFERROR did not take)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        r = g * d
+    if np.isfinite(r).all():
+        return r
+    return np.where(g == 0, 0.0, r)
 
 
 # The families register themselves on import; order does not matter.

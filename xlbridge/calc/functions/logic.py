@@ -123,12 +123,12 @@ def _p_iferror(b, args, N):
 
 def _p_logic(reduce):
     def build(b, args, N):
-        parts = [b.flat_numbers([a])[0] for a in args]
+        parts = [b.num(a) for a in args]
         if any(b.is_static(a) and b.has_text(a) for a in args):
             raise FormulaError("AND/OR over text on the decision path is not supported")
 
         def fwd(*vs):
-            return reduce(np.concatenate([v != 0 for v in vs], axis=-1)).astype(float)
+            return reduce(np.concatenate([(v != 0).reshape(v.shape[:-2] + (1, -1)) for v in vs], axis=-1)).astype(float)
         return b.dyn(fwd, lambda g, out, *vs: tuple(None for _ in vs), parts, (N, 1, 1), numeric=False)
     return build
 

@@ -184,7 +184,7 @@ def _digits(d):
 
 
 @function("ROUND", "nn")
-def _round(x, d):
+def _round(x, d=None):
     return round_half_away(x, _digits(d))
 
 
@@ -193,13 +193,13 @@ path("ROUND")(elementwise(lambda x, d: np.sign(x) * np.floor(np.abs(x) * 10.0 **
 
 
 @function("ROUNDUP", "nn")
-def _roundup(x, d):
+def _roundup(x, d=None):
     q = 10.0 ** _digits(d)
     return math.copysign(math.ceil(float(f"{abs(x) * q:.15g}")) / q, x)
 
 
 @function("ROUNDDOWN TRUNC", "nn")
-def _rounddown(x, d):
+def _rounddown(x, d=None):
     q = 10.0 ** _digits(d)
     return math.copysign(math.floor(float(f"{abs(x) * q:.15g}")) / q, x)
 
