@@ -557,21 +557,7 @@ class Evaluator:
                 return lambda r, c: impl(ka(fa(r, c)), kb(fb(r, c)))
             (fa,), (ka,) = fs, coerce
             return lambda r, c: impl(ka(fa(r, c)))
-        fs = [self.compile(a, sheet, array) for a in args]
-
-        def mapped(r, c):
-            vals = []
-            arrays = False
-            for f in fs:
-                v = f(r, c)
-                if type(v) is Range:
-                    v = self.range_values(v) if v.size > 1 else self.get((v.sheet, v.r1, v.c1))
-                arrays |= type(v) is np.ndarray
-                vals.append(v)
-            if not arrays:
-                return impl(*(k(v) for k, v in zip(coerce, vals)))
-            return _map(impl, coerce, vals)
-        return mapped
+        return self._mapped_call(impl, fn.kinds(len(args)), args, sheet, array)
 
     def _call(self, node: Call, sheet: str, array: bool = False):
         fn = FUNCTIONS.get(node.fn)
@@ -608,8 +594,9 @@ class Evaluator:
             return lambda r, c: impl()
         return lambda r, c: impl(*[p(r, c) for p in preps])
 
-    def _mapped_call(self, impl, kinds, args, sheet):
-        fs = [self.compile(a, sheet, True) for a in args]
+    def _mapped_call(self, impl, kinds, args, sheet, array=True):
+        """An operator or one-value function over arrays, cell by cell (errors stay in their cells)."""
+        fs = [self.compile(a, sheet, array) for a in args]
         coerce = [_COERCE[k] for k in kinds]
 
         def mapped(r, c):

@@ -423,16 +423,7 @@ _CACHE_LIMIT = 200_000
 
 def parse(text: str, host: tuple[int, int] = (1, 1)):
     """Parse formula text (a leading '=' is optional) written at `host` (row, col) into a tree."""
-    if text.startswith("="):
-        text = text[1:]
-    key = r1c1_key(text, host)
-    tree = _CACHE.get(key)
-    if tree is None:
-        tree = _Parser(text, host).parse()
-        if len(_CACHE) >= _CACHE_LIMIT:
-            _CACHE.clear()
-        _CACHE[key] = tree
-    return tree
+    return parse_keyed(text, host)[1]
 
 
 def parse_keyed(text: str, host) -> tuple[str, object]:
