@@ -27,12 +27,22 @@ def solver_workbook(path: Path, cells: dict, *, opt: str, adj: str, typ: int = 2
     for i, (lhs, rel, rhs) in enumerate(constraints, start=1):
         names[f"solver_lhs{i}"] = f"{q}!{lhs}"
         names[f"solver_rel{i}"] = str(rel)
-        names[f"solver_rhs{i}"] = str(rhs) if not isinstance(rhs, str) or rhs[0].isdigit() or rhs[0] == "-" else f"{q}!{rhs}"
+        names[f"solver_rhs{i}"] = _rhs(rhs, q)
     names.update(extra or {})
     for k, v in names.items():
         add_name(wb, k, v, sheet=ws, hidden=True)
     wb.save(path)
     return path
+
+
+def _rhs(rhs, q: str) -> str:
+    """A right side as Excel stores it: numbers as they are, a cell or range on the model's
+    sheet with its sheet name; a formula ('=2*B8'), a defined name or '30%' as written."""
+    import re
+    text = str(rhs)
+    if isinstance(rhs, str) and re.fullmatch(r"\$?[A-Za-z]{1,3}\$?\d+(:\$?[A-Za-z]{1,3}\$?\d+)?", rhs):
+        return f"{q}!{rhs}"
+    return text
 
 
 def digest(path: Path) -> str:

@@ -26,7 +26,7 @@ def test_solved_prints_and_exits_0(tmp_path):
     assert solve_command(p, console=con, check=False) == 0
     text = con.export_text()
     assert "q.xlsx -> q.solved.xlsx" in text
-    assert "GRG Nonlinear as scipy L-BFGS-B" in text
+    assert "GRG Nonlinear engine, solved by L-BFGS-B" in text
     assert "│  10.5 │   2 │" in text and "solved" in text     # (0.5-3)^2 + 1.5^2 + 2 -> 2
     assert (tmp_path / "q.solved.xlsx").is_file()
 
@@ -95,9 +95,11 @@ def test_broken_model_beside_a_good_one_is_skipped(tmp_path, capsys):
     for k, v in {"solver_opt": "old!#REF!", "solver_adj": "old!$A$1", "solver_typ": "2"}.items():
         add_name(wb, k, v, sheet=ws, hidden=True)
     wb.save(p)
-    assert solve_command(p, check=False, console=_console()) == 0
+    # the good model is solved and written; the broken one is listed with its reason; exit 1
+    assert solve_command(p, check=False, console=_console()) == 1
     err = capsys.readouterr().err
-    assert "skipped: old: BROKEN" in err and "#REF!" in err
+    assert "not solved:" in err and "sheet 'old'" in err and "#REF!" in err
+    assert (tmp_path / "q.solved.xlsx").is_file()
     with pytest.raises(XlbridgeInputError, match="broken"):
         solve_command(p, sheet="old", check=False, force=True)
 

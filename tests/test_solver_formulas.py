@@ -12,9 +12,9 @@ import numpy as np
 import openpyxl
 import pytest
 
-from xlbridge.solver.compile import compile_program
-from xlbridge.solver.formula import Evaluator
-from xlbridge.solver.xlsxsafe import read_workbook
+from xlbridge.calc.program import compile_program
+from xlbridge.calc.evaluate import Evaluator
+from xlbridge.calc.reader import read_workbook
 
 # A small data block: A1:A5 numbers with a gap and a text, B1:B5 numbers, C1:C3 sorted keys.
 DATA = {"A1": 1.0, "A2": 2.5, "A4": "x", "A5": -3.0, "B1": 2.0, "B2": 4.0, "B3": 1.0, "B4": 0.5, "B5": 3.0,
@@ -117,6 +117,6 @@ def test_compiled_path_equals_interpreter_with_exact_gradient(tmp_path, formula)
         for j in range(2):
             e = np.zeros(2)
             e[j] = 1e-6
-            fd = (prog.numpy(x + e)[0] - prog.numpy(x - e)[0]) / 2e-6
+            fd = (prog.values_at(x + e)[0] - prog.values_at(x - e)[0]) / 2e-6
             assert g[j] == pytest.approx(fd, abs=1e-5 * max(1, abs(fd)))
     assert math.isfinite(f)

@@ -11,8 +11,8 @@ from tests.solver_helpers import digest, solver_workbook
 from xlbridge.errors import XlbridgeInputError
 from xlbridge.solver import list_models
 from xlbridge.solver.command import solve_command
-from xlbridge.solver.formula import Evaluator
-from xlbridge.solver.xlsxsafe import read_workbook
+from xlbridge.calc.evaluate import Evaluator
+from xlbridge.calc.reader import read_workbook
 
 
 def _good(tmp_path):

@@ -1,13 +1,12 @@
-"""The Solver mirror: run a workbook's Excel Solver model with scipy, headless, and check it.
+"""The Solver mirror: run a workbook's Excel Solver models with scipy, headless, and check them.
 
     res = solve("collab_filter.xlsx", sheet="dotprod")    # writes collab_filter.solved.xlsx
-    res.success, res.fun_start, res.fun                   # (True, 2.806..., 0.3929...)
+    res.success, res.outcome, res.fun_start, res.fun      # (True, 'local optimum', 2.806..., 0.3929...)
     res.x_by_name["user_factors"]                         # the solved block, by defined name
 
-Modules, in reading order: xlsxsafe (reading untrusted files), formula (parse and
-interpret formulas), compile (formulas -> torch, exact gradients), fastpath (collab sheets,
-analytic gradient), model (the solver_* names), engines (scipy), result (SolveResult),
-write (the solved copy), solving (all of it together), command (`xlbridge solve`).
+The formulas are read, evaluated and compiled by xlbridge.calc. Modules, in reading order:
+model (the solver_* names), engines (HiGHS, local solvers, branch-and-bound, evolutionary),
+result (SolveResult), solving (all of it together), command (`xlbridge solve`).
 """
 
 from xlbridge.solver.model import Constraint, SolverModel, read_models

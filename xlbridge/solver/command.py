@@ -2,7 +2,9 @@
 
 A thin layer over `solving.solve_many`: print the models or the outcome with rich, check
 the solved workbook in LibreOffice when it is installed, and turn the outcome into an
-exit code (0 solved, 1 not converged or check failed, 2 bad input).
+exit code (0 every model solved; 1 a completed run with a negative answer: a model not
+solved, infeasible, unbounded, stopped at a limit, or the LibreOffice check differs;
+2 bad input, nothing written).
 """
 
 from __future__ import annotations
@@ -23,19 +25,28 @@ LIBREOFFICE_TOL = 1e-9
 
 def libreoffice_objectives(paths: list[Path], results) -> list[list[float]]:
     """The objective cell of each result as LibreOffice computes it, in each workbook of
-    `paths` (recalculated in one LibreOffice start): one list per path."""
-    from xlbridge.engine import recalculate_many
-    from xlbridge.solver.formula import parse, resolve
-    books = recalculate_many([Path(p) for p in paths])
+    `paths` (recalculated in one LibreOffice start and read back with calc's reader, which
+    reads the recalculated values without loading the whole file into openpyxl)."""
+    import tempfile
+    from xlbridge.calc.reader import read_workbook
+    from xlbridge.engine import recalculate_files
     out = []
-    for book in books:
-        row = []
-        for r in results:
-            rng = resolve(parse(r.objective, (1, 1)), r.sheet, 1, 1)
-            v = book.wb[rng.sheet].cell(rng.r1, rng.c1).value
-            row.append(float(v) if isinstance(v, int | float) and not isinstance(v, bool) else float("nan"))
-        out.append(row)
+    with tempfile.TemporaryDirectory(prefix="xlbridge-check-") as tmp:
+        for recalculated in recalculate_files([Path(p) for p in paths], Path(tmp)):
+            wb = read_workbook(recalculated)
+            row = []
+            for r in results:
+                rng = _objective_range(r)
+                cell = wb.sheet(rng.sheet).cells.get((rng.r1, rng.c1))
+                v = None if cell is None else cell.value
+                row.append(float(v) if isinstance(v, int | float) and not isinstance(v, bool) else float("nan"))
+            out.append(row)
     return out
+
+
+def _objective_range(r):
+    from xlbridge.calc.parse import parse, resolve
+    return resolve(parse(r.objective, (1, 1)), r.sheet, 1, 1)
 
 
 def _close(a: float, b: float) -> bool:
@@ -45,21 +56,27 @@ def _close(a: float, b: float) -> bool:
 def check_in_libreoffice(original: Path, results, console: Console) -> bool:
     """Recalculate the solved workbook in LibreOffice: its objective must be the one reported.
 
-    The original is recalculated too. Where LibreOffice already disagrees with the workbook's
-    own formulas at the start (it treats empty cells in SUMXMY2 as 0 where Excel skips them,
-    and it rebuilds pivot tables over cells), the comparison says so instead of failing."""
+    Only where LibreOffice differs is the original recalculated too: if LibreOffice already
+    disagrees with the workbook's own formulas at the start (it treats empty cells in SUMXMY2
+    as 0 where Excel skips them, and it rebuilds pivot tables over cells), the comparison
+    says so instead of failing."""
+    results = [r for r in results if r.status != 5]
+    if not results:
+        return True
     solved = results[0].path
-    same_file = Path(original).resolve() == Path(solved).resolve()
-    rows = libreoffice_objectives([solved] if same_file else [original, solved], results)
-    start, end = (None, rows[0]) if same_file else rows
+    (end,) = libreoffice_objectives([solved], results)
     ok = True
+    differs = [i for i, r in enumerate(results) if not _close(end[i], r.fun)]
+    start = None
+    if differs and Path(original).resolve() != Path(solved).resolve():
+        (start,) = libreoffice_objectives([original], results)
     for i, r in enumerate(results):
-        if start is not None and not _close(start[i], r.fun_start):
+        if i in differs and start is not None and not _close(start[i], r.fun_start):
             console.print(f"{r.sheet}: LibreOffice computes this sheet differently from its formulas' "
                           f"Excel semantics (start {start[i]:.10g} vs {r.fun_start:.10g}); "
                           "LibreOffice check not applicable", markup=False)
             continue
-        good = _close(end[i], r.fun)
+        good = i not in differs
         ok &= good
         console.print(f"{r.sheet}: LibreOffice recalculation gives {end[i]:.12g} "
                       f"({'matches' if good else 'DIFFERS'}, |diff| = {abs(end[i] - r.fun):.1e})", markup=False)
@@ -101,25 +118,30 @@ def solve_command(workbook: Path, sheet: str | None = None, list_only: bool = Fa
             # each warning once, in order (the models are read twice, so their warnings repeat)
             for text in dict.fromkeys(str(w.message) for w in caught):
                 err.print(f"warning: {text}", markup=False)
-    if not sheet:
-        for m in models:
-            if m.problem:
-                err.print(f"skipped: {m.describe()}", markup=False)
+    for r in results:
+        if r.status == 5:
+            err.print(f"not solved: {r.message}", markup=False, soft_wrap=True)
+    written = [r for r in results if r.path is not None]
+    if not written:
+        return 1
 
-    table = Table(title=f"{workbook.name} -> {results[0].path.name}", title_justify="left")
+    table = Table(title=f"{workbook.name} -> {written[0].path.name}", title_justify="left")
     for col in ("sheet", "objective", "start", "end", "iter", "time (s)", "outcome"):
         table.add_column(col, justify="right" if col in ("start", "end", "iter", "time (s)") else "left",
                          no_wrap=col != "sheet")
-    for r in results:
+    for r in written:
         table.add_row(r.sheet, r.objective.split("!")[-1], f"{r.fun_start:.6g}", f"{r.fun:.8g}", str(r.nit),
-                      f"{r.time:.3f}", "solved" if r.success else "NOT solved")
+                      f"{r.time:.3f}", r.outcome if r.success else f"NOT solved: {r.outcome}")
     console.print(table)
-    for r in results:
-        console.print(f"{r.sheet}: {r.engine} as scipy {r.method} ({r.path_used} path): {r.message}", markup=False)
+    for r in written:
+        kind = "linear" if r.linear else "nonlinear"
+        proof = "optimality proven" if r.proven else "optimality not proven (local)"
+        console.print(f"{r.sheet}: {kind} model, {r.engine} engine, solved by {r.method}; {proof}. {r.message}",
+                      markup=False)
     code = 0 if all(r.success for r in results) else 1
 
     if check and _have_libreoffice():
-        if not check_in_libreoffice(workbook, results, console):
+        if not check_in_libreoffice(workbook, written, console):
             code = 1
     elif check:
         console.print("LibreOffice not found: solved workbook not re-checked in a spreadsheet engine", markup=False)

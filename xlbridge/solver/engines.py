@@ -1,28 +1,33 @@
-"""Excel Solver's three engines, each run by the scipy method that does the same job.
+"""The methods that stand in for Excel Solver's engines.
 
-    GRG Nonlinear  -> L-BFGS-B (bounds only) or SLSQP (constraints), with exact gradients
-    Simplex LP     -> linprog(method="highs"), integers via HiGHS's branch and bound
-    Evolutionary   -> differential_evolution (needs a bound on every changing cell, as Excel)
+    a linear model     -> HiGHS (scipy's milp/linprog), whatever engine the author picked:
+                          the optimum is proven, integers and AllDifferent included
+    GRG Nonlinear      -> L-BFGS-B (bounds only) or SLSQP (constraints), exact gradients;
+                          integers by branch-and-bound over those local solves
+    Evolutionary       -> differential_evolution (needs a bound on every changing cell, as Excel)
 
 Each takes a `Problem` (objective to minimise, constraints as g(x) >= 0 and h(x) = 0,
-bounds, integrality) and returns a plain dict of x, status, message, nit, nfev, method.
-Excel's stopping rules are honoured: solver_itr (iterations), solver_tim (seconds, a
-callback raising StopIteration) and solver_cvg (relative change of the objective over the
-last five iterations, Excel's own convergence test).
+bounds, integrality) and returns a plain dict of x, status, message, nit, nfev, method and
+whether optimality is proven. Excel's stopping rules are honoured: solver_itr
+(iterations), solver_tim (seconds, a callback raising StopIteration) and solver_cvg
+(relative change of the objective over the last five iterations, Excel's own test).
+
+Status codes (result.py words them as Excel does): 0 optimal, 1 iteration or time limit,
+2 did not converge, 3 infeasible, 4 unbounded.
 """
 
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import Bounds, NonlinearConstraint, differential_evolution, linprog, minimize
 
 from xlbridge.errors import XlbridgeInputError
 
 CONVERGENCE_WINDOW = 5          # Excel: "relative change ... over the last five iterations"
+UNBOUNDED = 1e30                # an objective past this, still improving, is Excel's "do not converge"
+BNB_NODES = 2000                # branch-and-bound nodes before giving the best integer point found
 
 
 @dataclass
@@ -40,6 +45,7 @@ class Problem:
     eq_jac: object = None
     names: list = field(default_factory=list)   # cell names, for messages
     where: str = ""                  # 'file: sheet', for messages
+    dif_rows: tuple | None = None    # (D, d): AllDifferent's assignment rows, D v = d
 
     @property
     def has_constraints(self):
@@ -62,6 +68,9 @@ class _Stopper:
     def __call__(self, intermediate_result):
         f = float(intermediate_result.fun) if "fun" in intermediate_result else self.f_of(intermediate_result.x)
         self.history.append(f)
+        if f < -UNBOUNDED or not np.isfinite(f):
+            self.reason = "unbounded"
+            raise StopIteration
         if self.max_time is not None and time.perf_counter() - self.t0 > self.max_time:
             self.reason = "time"
             raise StopIteration
@@ -73,8 +82,10 @@ class _Stopper:
                 raise StopIteration
 
 
-def _finish(res, stopper, method, limit_hit=False):
-    if stopper.reason == "converged":
+def _finish(res, stopper, method, limit_hit=False, p=None, precision=1e-6):
+    if stopper.reason == "unbounded" or (np.isfinite(res.fun) and res.fun < -UNBOUNDED) or not np.isfinite(res.fun):
+        status, msg = 4, "The objective does not converge: it improves without bound."
+    elif stopper.reason == "converged":
         status, msg = 0, f"Converged: relative change of the objective over {CONVERGENCE_WINDOW} iterations <= solver_cvg ({stopper.cvg:g})."
     elif stopper.reason == "time":
         status, msg = 1, f"Stopped at the time limit ({stopper.max_time:g} s) before converging."
@@ -82,17 +93,47 @@ def _finish(res, stopper, method, limit_hit=False):
         status, msg = 0, f"Converged ({res.message})."
     elif limit_hit or res.status == 1 or "ITERATIONS" in str(res.message).upper():
         status, msg = 1, f"Stopped at the iteration limit before converging ({res.message})."
+    elif p is not None and first_order_optimal(p, np.asarray(res.x, float), precision):
+        status, msg = 0, f"Converged: the first-order optimality conditions hold ({res.message})."
     else:
         status, msg = 2, f"Did not converge: {res.message}"
     return dict(x=np.asarray(res.x, float), status=status, message=msg, nit=int(res.get("nit", 0) or 0),
-                nfev=int(res.get("nfev", 0) or 0), method=method)
+                nfev=int(res.get("nfev", 0) or 0), method=method, proven=False)
+
+
+def first_order_optimal(p, x, precision=1e-6, tol=1e-6) -> bool:
+    """Whether x is feasible and a local optimum by the KKT conditions: the gradient is a
+    non-negative combination of the active constraints' gradients (a start that is already
+    optimal is optimal, whatever the line search said)."""
+    if _violation(p, x) > precision:
+        return False
+    f, g = p.fg(x)
+    rows = []
+    act = 1e-7 * (1 + np.abs(x))
+    for i in np.flatnonzero(x - p.lb <= act):
+        e = np.zeros_like(x)
+        e[i] = 1.0
+        rows.append(e)                              # x_i >= lb: gradient +e_i
+    for i in np.flatnonzero(p.ub - x <= act):
+        e = np.zeros_like(x)
+        e[i] = -1.0
+        rows.append(e)
+    if p.ineq is not None:
+        gi, J = p.ineq(x), p.ineq_jac(x)
+        rows += [J[j] for j in np.flatnonzero(np.abs(gi) <= 1e-7 * (1 + np.abs(gi)))]
+    eq_rows = list(p.eq_jac(x)) if p.eq is not None else []
+    A = np.array(rows + eq_rows + [-r for r in eq_rows]).T if rows or eq_rows else np.zeros((len(x), 0))
+    if A.shape[1] == 0:
+        return float(np.linalg.norm(g)) <= tol * (1 + abs(f))
+    from scipy.optimize import nnls
+    _, resid = nnls(A, g)
+    return resid <= tol * (1 + float(np.linalg.norm(g)) + abs(f))
 
 
 def run_grg(p: Problem, max_iter=None, max_time=None, convergence=1e-4, precision=1e-6):
-    """GRG Nonlinear: a quasi-Newton method with the exact gradient."""
-    if p.integrality.any():
-        warnings.warn(f"{p.where}: integer/binary constraints are not honoured by GRG Nonlinear here; "
-                      "use Simplex LP or Evolutionary for them", RuntimeWarning, stacklevel=3)
+    """GRG Nonlinear: a quasi-Newton method with the exact gradient (continuous: integers are
+    branch_and_bound's job)."""
+    from scipy.optimize import Bounds, minimize
     bounds = Bounds(p.lb, p.ub) if np.isfinite(p.lb).any() or np.isfinite(p.ub).any() else None
     stopper = _Stopper(max_time, convergence)
     x0 = np.clip(p.x0, p.lb, p.ub)
@@ -113,7 +154,7 @@ def run_grg(p: Problem, max_iter=None, max_time=None, convergence=1e-4, precisio
         if stopper.reason == "converged" and _violation(p, res.x) > precision:
             stopper.reason = None      # Excel's rule stops only at a feasible point: carry on
             res = minimize(p.fg, res.x, jac=True, method=method, bounds=bounds, constraints=cons, options=opts)
-    return _finish(res, stopper, method)
+    return _finish(res, stopper, method, p=p, precision=precision)
 
 
 def _violation(p: Problem, x) -> float:
@@ -127,49 +168,96 @@ def _violation(p: Problem, x) -> float:
     return max(v)
 
 
-def linear_form(fun_jac, x0, lb, ub, where, what, rng):
-    """Coefficients (A, b) with fun(x) = A x + b, checked at random points: Excel's
-    "linearity conditions are not satisfied" when they do not hold."""
-    f0, A = fun_jac(x0)
-    f0, A = np.atleast_1d(f0), np.atleast_2d(A)
-    b = f0 - A @ x0
-    lo = np.where(np.isfinite(lb), lb, x0 - 1 - np.abs(x0))
-    hi = np.where(np.isfinite(ub), ub, x0 + 1 + np.abs(x0))
-    for _ in range(3):
-        x = lo + (hi - lo) * rng.random(len(x0))
-        fx, Ax = fun_jac(x)
-        fx = np.atleast_1d(fx)
-        if not np.allclose(fx, A @ x + b, rtol=1e-9, atol=1e-9) or not np.allclose(np.atleast_2d(Ax), A, rtol=1e-9, atol=1e-12):
-            raise XlbridgeInputError(f"{where}: the Simplex LP engine needs a linear model, but {what} "
-                                     "is not linear in the changing cells (choose GRG Nonlinear)")
-    return A, b
-
-
-def run_simplex(p: Problem, lin, max_iter=None, max_time=None):
-    """Simplex LP: linprog/HiGHS on the coefficients read off the formulas.
-
-    `lin` gives (c, A_ub, b_ub, A_eq, b_eq) already checked to be linear."""
+def run_linear(p: Problem, lin, max_iter=None, max_time=None):
+    """A linear model on HiGHS: `lin` = (c, A_ub, b_ub, A_eq, b_eq) read exactly off the
+    formulas. With integers, milp (branch and cut, optimality proven to HiGHS's gap)."""
+    from scipy.optimize import Bounds, LinearConstraint, linprog, milp
     c, A_ub, b_ub, A_eq, b_eq = lin
     options = {}
     if max_time is not None:
         options["time_limit"] = float(max_time)
-    if max_iter is not None:
-        options["maxiter"] = int(max_iter)
-    res = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq,
-                  bounds=list(zip(np.where(np.isfinite(p.lb), p.lb, None), np.where(np.isfinite(p.ub), p.ub, None))),
-                  integrality=p.integrality.astype(int) if p.integrality.any() else None,
-                  method="highs", options=options)
-    status = {0: 0, 1: 1, 2: 3, 3: 2, 4: 2}.get(res.status, 2)
-    msg = {0: "Solver found an optimal solution (HiGHS).", 1: f"Stopped at the iteration or time limit ({res.message}).",
-           3: "No feasible solution: the constraints cannot all hold (HiGHS).",
+    if p.integrality.any():
+        cons = []
+        if A_ub is not None:
+            cons.append(LinearConstraint(A_ub, -np.inf, b_ub))
+        if A_eq is not None:
+            cons.append(LinearConstraint(A_eq, b_eq, b_eq))
+        options.update(mip_rel_gap=1e-9)
+        res = milp(c, constraints=cons, integrality=p.integrality.astype(int), bounds=Bounds(p.lb, p.ub),
+                   options=options)
+        method = "milp (HiGHS branch and cut)"
+        status = {0: 0, 1: 1, 2: 3, 3: 4, 4: 2}.get(res.status, 2)
+    else:
+        if max_iter is not None:
+            options["maxiter"] = int(max_iter)
+        res = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq, bounds=np.c_[p.lb, p.ub],
+                      method="highs", options=options)
+        method = "linprog (HiGHS simplex)"
+        status = {0: 0, 1: 1, 2: 3, 3: 4, 4: 2}.get(res.status, 2)
+    msg = {0: "Solver found an optimal solution (HiGHS proved it).",
+           1: f"Stopped at the iteration or time limit ({res.message}).",
+           3: "Solver could not find a feasible solution: the constraints cannot all hold (HiGHS).",
+           4: "The objective does not converge: the model is unbounded (HiGHS).",
            2: f"Did not converge: {res.message}"}[status]
     x = res.x if res.x is not None else p.x0
     return dict(x=np.asarray(x, float), status=status, message=msg, nit=int(res.get("nit", 0) or 0), nfev=0,
-                method="linprog(highs)")
+                method=method, proven=status == 0)
+
+
+def branch_and_bound(p: Problem, relax, max_time=None, precision=1e-6):
+    """Integer changing cells in a nonlinear model: depth-first branch-and-bound, each node a
+    continuous local solve (`relax(problem)` -> result dict) with tightened bounds. The best
+    integer point is exact for convex models; for others it is the best local one found."""
+    t0 = time.perf_counter()
+    ints = np.flatnonzero(p.integrality)
+    best, best_f, nodes, nit = None, np.inf, 0, 0
+    stack = [(p.lb.copy(), p.ub.copy())]
+    limit_hit = False
+    while stack:
+        lb, ub = stack.pop()
+        nodes += 1
+        if nodes > BNB_NODES or (max_time is not None and time.perf_counter() - t0 > max_time):
+            limit_hit = True
+            break
+        sub = Problem(x0=np.clip(np.where(p.integrality, np.round(p.x0), p.x0), lb, ub), fg=p.fg, lb=lb, ub=ub,
+                      integrality=np.zeros_like(p.integrality), ineq=p.ineq, ineq_jac=p.ineq_jac, eq=p.eq,
+                      eq_jac=p.eq_jac, names=p.names, where=p.where)
+        r = relax(sub)
+        nit += r["nit"]
+        if r["status"] == 4:
+            return dict(r, method=f"branch-and-bound over {r['method']}", proven=False)
+        x = r["x"]
+        if r["status"] not in (0, 1) or _violation(sub, x) > precision:
+            continue                                  # this branch has no feasible point
+        f = p.f(x)
+        if f >= best_f - 1e-12 * max(1.0, abs(best_f)):
+            continue                                  # cannot beat the best integer point
+        frac = np.abs(x[ints] - np.round(x[ints]))
+        if frac.max(initial=0.0) <= 1e-6:
+            xi = x.copy()
+            xi[ints] = np.round(x[ints])
+            if _violation(p, xi) <= precision:
+                best, best_f = xi, p.f(xi)
+            continue
+        j = ints[int(np.argmax(frac))]                # branch on the most fractional cell
+        lo_ub, hi_lb = ub.copy(), lb.copy()
+        lo_ub[j], hi_lb[j] = np.floor(x[j]), np.ceil(x[j])
+        near_up = x[j] - np.floor(x[j]) > 0.5         # explore the nearer side first
+        stack += [(lb, lo_ub), (hi_lb, ub)] if near_up else [(hi_lb, ub), (lb, lo_ub)]
+    method = f"branch-and-bound over local solves ({nodes} nodes)"
+    if best is None:
+        status = 1 if limit_hit else 3
+        msg = ("Stopped at the branch-and-bound limit before finding an integer solution." if limit_hit else
+               "Solver could not find a feasible integer solution.")
+        return dict(x=p.x0, status=status, message=msg, nit=nit, nfev=0, method=method, proven=False)
+    msg = ("Solver found an integer solution" + (" (the branch-and-bound limit was reached first)" if limit_hit
+                                                 else "") + "; optimal among local solutions, not proven global.")
+    return dict(x=best, status=0, message=msg, nit=nit, nfev=0, method=method, proven=False)
 
 
 def run_evolutionary(p: Problem, max_iter=None, max_time=None, convergence=1e-4, population=None, seed=None):
     """Evolutionary: differential evolution inside the bounds, polished by a local method."""
+    from scipy.optimize import Bounds, NonlinearConstraint, differential_evolution
     bad = [p.names[i] for i in np.flatnonzero(~(np.isfinite(p.lb) & np.isfinite(p.ub)))]
     if bad:
         shown = ", ".join(bad[:5]) + (", ..." if len(bad) > 5 else "")
@@ -187,4 +275,4 @@ def run_evolutionary(p: Problem, max_iter=None, max_time=None, convergence=1e-4,
         p.f, Bounds(p.lb, p.ub), constraints=cons or (), integrality=p.integrality if p.integrality.any() else None,
         maxiter=max_iter or 1000, popsize=popsize, tol=convergence, seed=0 if seed is None else seed,
         x0=np.clip(p.x0, p.lb, p.ub), callback=stopper, polish=not p.integrality.any())
-    return _finish(res, stopper, "differential_evolution")
+    return _finish(res, stopper, "differential_evolution", p=None)

@@ -19,9 +19,10 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 
+from xlbridge.calc.parse import Const, Name, Op, Range, Ref, parse, resolve
+from xlbridge.calc.reader import WorkbookData
+from xlbridge.calc.values import FormulaError
 from xlbridge.errors import XlbridgeInputError
-from xlbridge.solver.formula import Const, FormulaError, Op, Range, Ref, parse, resolve
-from xlbridge.solver.xlsxsafe import WorkbookData
 
 GOALS = {1: "max", 2: "min", 3: "value"}
 RELATIONS = {1: "<=", 2: "=", 3: ">=", 4: "int", 5: "bin", 6: "dif"}
@@ -51,10 +52,11 @@ HARMLESS = {
 class Constraint:
     lhs: Range
     rel: str                              # '<=', '=', '>=', 'int', 'bin', 'dif'
-    rhs: object = None                    # float, a Range of the same shape, or None
+    rhs: object = None                    # float, a Range, a formula tree (read on `sheet`), or None
+    text: str = ""                        # the right side as stored
 
     def __str__(self):
-        rhs = "" if self.rel in ("int", "bin", "dif") else f" {self.rhs}"
+        rhs = "" if self.rel in ("int", "bin", "dif") else f" {self.text or self.rhs}"
         return f"{self.lhs} {self.rel}{rhs}"
 
 
@@ -98,19 +100,35 @@ def _number(text: str, what: str) -> float:
         raise ValueError(f"{what} is {text!r}, not a number") from None
 
 
+_NAMES: dict = {}                     # (sheet, lower name) -> reference text, for the model being read
+_SHEETS: dict = {}                    # lower sheet title -> title
+
+
 def _ranges(text: str, sheet: str, what: str) -> list[Range]:
-    """'dotprod!$H$19:$V$23,dotprod!$B$25:$F$39' -> two Ranges."""
+    """'dotprod!$H$19:$V$23,dotprod!$B$25:$F$39' (or a defined name) -> Ranges."""
     if "#REF!" in text.upper():
         raise ValueError(f"{what} refers to #REF! (its cells were deleted): {text}")
     out = []
     for part in _split_top(text.lstrip("=")):
         try:
             node = parse(part, (1, 1))
+            for _ in range(5):                    # a defined name, perhaps naming another name
+                if not isinstance(node, Name):
+                    break
+                target = _NAMES.get((sheet, node.name.lower())) or _NAMES.get((None, node.name.lower()))
+                if target is None:
+                    raise ValueError(f"{what} names '{node.name}', which is not defined")
+                node = parse(target, (1, 1))
         except FormulaError as e:
             raise ValueError(f"{what} is not a reference: {text} ({e})") from None
         if not isinstance(node, Ref) or not all(node.absolute):
             raise ValueError(f"{what} is not an absolute reference: {text}")
-        out.append(resolve(node, sheet, 1, 1))
+        rng = resolve(node, sheet, 1, 1)
+        if _SHEETS and rng.sheet.lower() not in _SHEETS:
+            raise ValueError(f"{what} refers to sheet '{rng.sheet}', which does not exist: {text}")
+        if _SHEETS:
+            rng = Range(_SHEETS[rng.sheet.lower()], rng.r1, rng.c1, rng.r2, rng.c2)
+        out.append(rng)
     if not out:
         raise ValueError(f"{what} is empty")
     return out
@@ -185,26 +203,51 @@ def _constraint(names, i, sheet) -> Constraint:
     rel = RELATIONS[rel]
     text = names[f"rhs{i}"].strip()
     if rel in ("int", "bin", "dif"):
-        return Constraint(lhs, rel)
+        return Constraint(lhs, rel, text=text)
     if "#REF!" in text.upper():
         raise ValueError(f"solver_rhs{i} refers to #REF! (its cells were deleted): {text}")
+    body = text.lstrip("=").strip()
+    if len(body) > 1 and body[0] == body[-1] == '"':     # Excel sometimes stores a number quoted
+        body = body[1:-1]
     try:
-        node = parse(text.lstrip("="), (1, 1))
+        node = parse(body, (1, 1))
     except FormulaError:
-        raise ValueError(f"solver_rhs{i} is neither a number nor a reference: {text}") from None
-    if isinstance(node, Ref):
-        return Constraint(lhs, rel, resolve(node, sheet, 1, 1))
+        raise ValueError(f"solver_rhs{i} is neither a number, a reference nor a formula: {text}") from None
+    constant = _constant(node)
+    if constant is not None:
+        return Constraint(lhs, rel, constant, text=text)
+    if isinstance(node, Ref | Name):
+        try:
+            (rng,) = _ranges(body, sheet, f"solver_rhs{i}")[:1]
+            return Constraint(lhs, rel, rng, text=text)
+        except ValueError:
+            if isinstance(node, Ref):
+                raise
+    return Constraint(lhs, rel, node, text=text)       # a formula such as 2*B8: evaluated in the solve
+
+
+def _constant(node):
+    """A right side that is a number: 5, -5, 30%, -2.5%."""
     if isinstance(node, Const) and isinstance(node.value, float):
-        return Constraint(lhs, rel, node.value)
-    if isinstance(node, Op) and node.op == "neg" and isinstance(node.args[0], Const):
-        return Constraint(lhs, rel, -float(node.args[0].value))
-    raise ValueError(f"solver_rhs{i} is a formula ({text}); put it in a cell and refer to that cell")
+        return node.value
+    if isinstance(node, Op) and node.op in ("neg", "pos", "%"):
+        inner = _constant(node.args[0])
+        if inner is not None:
+            return {"neg": -inner, "pos": inner, "%": inner / 100}[node.op]
+    return None
 
 
 def read_models(wb: WorkbookData) -> list[SolverModel]:
     """Every Solver model in the workbook, in sheet order; broken ones carry `.problem`.
 
     Unknown or unusual solver_* options are reported with a RuntimeWarning."""
+    _NAMES.clear()
+    _SHEETS.clear()
+    _SHEETS.update({s.title.lower(): s.title for s in wb.sheets})
+    for n in wb.names:
+        if not n.name.lower().startswith("solver_"):
+            scope = wb.sheets[n.sheet].title if n.sheet is not None and 0 <= n.sheet < len(wb.sheets) else None
+            _NAMES[(scope, n.name.lower())] = n.text
     scopes: dict = {}
     for n in wb.names:
         if not n.name.lower().startswith("solver_"):
@@ -222,7 +265,8 @@ def read_models(wb: WorkbookData) -> list[SolverModel]:
                 sheet = wb.sheets[0].title
         else:
             if not 0 <= scope < len(wb.sheets):
-                raise XlbridgeInputError(f"{wb.path}: Solver names scoped to sheet #{scope}, which does not exist")
+                raise XlbridgeInputError(f"{wb.path}: Solver names scoped to sheet #{scope}, which does not exist "
+                                         f"(the workbook has {len(wb.sheets)})")
             sheet = wb.sheets[scope].title
         m = _model(sheet, names)
         for key, text in sorted(names.items()):

@@ -1,11 +1,12 @@
-"""Write a solution into a copy of the workbook's own zip, so nothing else is lost.
+"""Write values into a copy of a workbook's own zip, so nothing else is lost.
 
 Saving through openpyxl would drop pivot tables, VBA, drawings and whatever else it does not
 model. Instead every zip member is copied byte for byte, except the sheet XML parts that
-hold changed cells, where only those `<c>` elements are rewritten: the changing cells get
-their new values, and formula cells keep their `<f>` and get a fresh cached `<v>`, so a
-viewer that does not recalculate shows the solution. The copy is written to a temporary
-file in the destination folder and renamed into place (atomic on one file system).
+hold changed cells, where only those `<c>` elements are rewritten: value cells get their new
+values, and formula cells keep their `<f>` and get a fresh cached `<v>`, so pandas, a
+previewer or a viewer that does not recalculate shows numbers. The output is deterministic
+(the same input and values give the same bytes) and written to a temporary file in the
+destination folder, then renamed into place (atomic on one file system).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from openpyxl.utils import get_column_letter
-
+from xlbridge.calc.parse import column_letters as get_column_letter
+from xlbridge.calc.reader import SafeZip, read_parts, split_cell
+from xlbridge.calc.values import XlError
 from xlbridge.files import atomic_path
-from xlbridge.solver.xlsxsafe import SafeZip, XlError, split_cell
 
 _CELL = re.compile(r"<c\b([^>]*?)(/>|>(.*?)</c>)", re.S)
 _R_ATTR = re.compile(r'\br="([A-Z]+\d+)"')
@@ -44,7 +45,9 @@ def _cell_xml(ref: str, attrs: str, formula: str | None, value) -> str:
         return f'<c{attrs} t="inlineStr"><is><t xml:space="preserve">{escape(value)}</t></is></c>'
     if value is None:
         return f"<c{attrs}>{f}</c>" if f else f"<c{attrs}/>"
-    return f"<c{attrs}>{f}<v>{float(value)!r}</v></c>"
+    x = float(value)
+    text = repr(int(x)) if x.is_integer() and abs(x) < 2**53 else repr(x)
+    return f"<c{attrs}>{f}<v>{text}</v></c>"
 
 
 def _patch_sheet(xml: str, updates: dict[tuple[int, int], object]) -> str:
@@ -114,18 +117,26 @@ def _full_calc_on_load(xml: str) -> str:
     return xml
 
 
-def write_solution(src: Path, dst: Path, parts: dict[str, dict], workbook_part: str,
-                   recalc_on_load: bool = False) -> Path:
-    """Copy `src` to `dst` (atomically), patching the cells in `parts`:
-    {sheet part name: {(row, col): value}}."""
+def write_values(src: Path, dst: Path, updates: dict, recalc_on_load: bool = False) -> Path:
+    """Copy the workbook `src` to `dst` (atomically), with the cells in `updates`
+    ({(sheet title, row, col): value}) set: a formula cell keeps its formula and gets the
+    value as its cached result; any other cell gets the value. `recalc_on_load` asks Excel
+    and LibreOffice to recalculate on opening (when some cached values could not be computed)."""
     src, dst = Path(src), Path(dst)
     z = SafeZip(src)
     try:
+        workbook_part, parts_of = read_parts(z)
+        by_part: dict[str, dict] = {}
+        for (sheet, r, c), v in updates.items():
+            part = parts_of.get(sheet)
+            if part is None:
+                raise KeyError(f"no sheet named {sheet!r} in {src}")
+            by_part.setdefault(part, {})[(r, c)] = v
         with atomic_path(dst) as tmp, zipfile.ZipFile(tmp, "w") as out:
             for info in z.zf.infolist():
                 data = z.read(info.filename)
-                if info.filename in parts:
-                    data = _patch_sheet(data.decode("utf-8"), parts[info.filename]).encode("utf-8")
+                if info.filename in by_part:
+                    data = _patch_sheet(data.decode("utf-8"), by_part[info.filename]).encode("utf-8")
                 elif info.filename == workbook_part and recalc_on_load:
                     data = _full_calc_on_load(data.decode("utf-8")).encode("utf-8")
                 out.writestr(info, data, compress_type=info.compress_type)
