@@ -116,8 +116,8 @@ def libreoffice(book):
     if not (shutil.which("soffice") or shutil.which("libreoffice")):
         pytest.skip("LibreOffice (soffice) not found")
     from xlbridge.engine import recalculate_many
-    ws = recalculate_many([book])[0].wb["data"]
-    return {name: ws.cell(i, 8).value for i, name in enumerate(NAMES, start=1)}
+    recalculated = recalculate_many([book])[0]
+    return {name: recalculated.cell("data", i, 8) for i, name in enumerate(NAMES, start=1)}
 
 
 def test_every_registry_function_has_a_sample():

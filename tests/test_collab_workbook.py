@@ -213,9 +213,8 @@ def test_a_slip_in_one_cell_is_caught(recalculated):
 @pytest.mark.libreoffice
 def test_titles_stay_text_after_recalculation(recalculated):
     book = recalculated["random-8x7x1"]
-    wb = book.wb
-    titles = [c.value for c in wb["crosstab"][4][1:8]]
+    titles = [book.cell("crosstab", 4, c) for c in range(2, 9)]
     for title in TRICKY_TITLES.values():
         assert title in titles
-    row = [c.value for c in wb["dotprod"][6] if c.value is not None]
+    row = [v for v in (book.cell("dotprod", 6, c) for c in range(1, 30)) if v is not None]
     assert "=1+1" in row and "2" not in [str(v) for v in row]

@@ -1,0 +1,241 @@
+"""One LibreOffice for the whole run, driven over UNO.
+
+Starting soffice costs 1.5-3 s, so a Python process starts one (lazily, on the private
+profile of soffice.py, listening on a named pipe) and keeps it: each workbook is loaded hidden,
+recalculated with calculateAll(), its sheets read back in one getDataArray() call each, and
+closed. The process is shut down at interpreter exit. A workbook that takes longer than its
+time limit gets the process killed (a fresh one starts for the next workbook) and is reported
+as bad input, as is one LibreOffice cannot open or that holds a circular reference.
+
+LibreOffice's Python bridge (`uno`, Debian's python3-uno) is built for the system Python;
+another Python 3 of the same version can import it from the system folders (`import_uno`).
+Without it, engine/__init__.py falls back to `soffice --convert-to`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from xlbridge.calc.values import XlError
+from xlbridge.engine.soffice import soffice_command
+from xlbridge.errors import XlbridgeInputError
+
+START_TIMEOUT_S = 60    # soffice answers on its pipe within a few seconds even on a busy machine
+UNO_DIRS = ("/usr/lib/python3/dist-packages", "/usr/lib/libreoffice/program")
+
+# LibreOffice's error codes (formula/errorcodes.hxx) as the Excel error values it writes to
+# .xlsx; every other code is written as #VALUE!.
+EXCEL_ERRORS = {532: "#DIV/0!", 32767: "#N/A", 519: "#VALUE!", 524: "#REF!", 525: "#NAME?", 503: "#NUM!", 521: "#NULL!"}
+CIRCULAR = {522: "a circular reference", 523: "a calculation that does not converge (circular reference)"}
+
+_uno = None
+
+
+def import_uno():
+    """LibreOffice's `uno` module, or None where this Python cannot import it.
+
+    Tried as is first, then with the system folders (UNO_DIRS, or $XLBRIDGE_UNO_PATH) on
+    sys.path for this one import only, so nothing else is imported from them."""
+    global _uno
+    if _uno is not None:
+        return _uno
+    if os.environ.get("XLBRIDGE_NO_UNO") == "1":  # force the convert-to fallback
+        return None
+    saved = list(sys.path)
+    extra = [d for d in os.environ.get("XLBRIDGE_UNO_PATH", "").split(os.pathsep) + list(UNO_DIRS) if os.path.isdir(d)]
+    try:
+        try:
+            import uno
+        except ImportError:
+            sys.path.extend(extra)
+            import uno
+    except Exception:  # ImportError, or a bridge built for another Python version
+        return None
+    finally:
+        sys.path[:] = saved
+    _uno = uno
+    return uno
+
+
+class Office:
+    """A headless soffice listening on a private pipe, and the UNO connection to it."""
+
+    def __init__(self):
+        self._lock = threading.RLock()
+        self._proc: subprocess.Popen | None = None
+        self._pipe = ""
+        self._desktop = None
+
+    @property
+    def pid(self) -> int | None:
+        """The running soffice's process id (and process group), or None."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    def start(self) -> None:
+        """Start soffice now, without waiting for it (it boots while Python works on)."""
+        with self._lock:
+            if self._proc is not None and self._proc.poll() is None:
+                return
+            self._desktop = None
+            self._pipe = f"xlbridge{os.getpid()}_{time.monotonic_ns()}"
+            accept = f"--accept=pipe,name={self._pipe};urp;StarOffice.ComponentContext"
+            # its own session: soffice forks soffice.bin, and the whole group is ended together
+            self._proc = subprocess.Popen(soffice_command(accept), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def _connect(self):
+        if self._desktop is not None:
+            return self._desktop
+        self.start()
+        uno = import_uno()
+        from com.sun.star.connection import NoConnectException
+
+        local = uno.getComponentContext()
+        resolver = local.ServiceManager.createInstanceWithContext("com.sun.star.bridge.UnoUrlResolver", local)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                ctx = resolver.resolve(f"uno:pipe,name={self._pipe};urp;StarOffice.ComponentContext")
+                break
+            except NoConnectException:
+                if self._proc.poll() is not None:
+                    raise XlbridgeInputError(f"LibreOffice ({self._proc.args[0]}) exited with status "
+                                             f"{self._proc.returncode} before it could be used") from None
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise XlbridgeInputError(f"LibreOffice did not start within {START_TIMEOUT_S} s") from None
+                time.sleep(0.05)
+        self._desktop = ctx.ServiceManager.createInstanceWithContext("com.sun.star.frame.Desktop", ctx)
+        return self._desktop
+
+    def recalculate(self, path: Path, timeout: float, store: Path | None = None) -> dict[str, list]:
+        """Load `path` hidden, recalculate it, read every sheet's values (rows from A1) and close
+        it; with `store`, also save the recalculated workbook there as .xlsx."""
+        with self._lock:
+            expired = threading.Event()
+
+            def expire():  # a hung or endless load: end the process, which ends the call
+                expired.set()
+                self.stop(force=True)
+
+            watchdog = threading.Timer(timeout, expire)
+            watchdog.daemon = True
+            try:
+                with tempfile.TemporaryDirectory(prefix="xlbridge-in-") as tmp:
+                    copy = Path(tmp) / f"book{path.suffix.lower()}"  # LibreOffice never sees the user's file
+                    shutil.copyfile(path, copy)
+                    desktop = self._connect()
+                    watchdog.start()
+                    return self._load_and_read(desktop, path, copy, store)
+            except Exception as e:
+                watchdog.cancel()
+                if expired.is_set():
+                    raise XlbridgeInputError(f"{path}: LibreOffice did not finish recalculating within {timeout:g} s "
+                                             "(raise the limit with --timeout)") from None
+                if isinstance(e, XlbridgeInputError):
+                    raise
+                crashed = self._proc is None or self._proc.poll() is not None
+                self.stop(force=True)  # whatever state it is in, the next workbook gets a fresh process
+                what = "crashed on" if crashed else "could not read"
+                raise XlbridgeInputError(f"{path}: LibreOffice {what} the workbook ({_message(e)})") from None
+            finally:
+                watchdog.cancel()
+
+    def _load_and_read(self, desktop, source: Path, copy: Path, store: Path | None) -> dict[str, list]:
+        uno = import_uno()
+        from com.sun.star.sheet.FormulaResult import ERROR
+
+        props = _props(uno, Hidden=True, ReadOnly=True,
+                       MacroExecutionMode=0,    # NEVER_EXECUTE: a workbook's macros never run
+                       UpdateDocMode=0)         # NO_UPDATE: no links to other files are followed
+        doc = desktop.loadComponentFromURL(uno.systemPathToFileUrl(str(copy)), "_blank", 0, props)
+        if doc is None or not hasattr(doc, "calculateAll"):
+            if doc is not None:
+                doc.close(True)
+            raise XlbridgeInputError(f"{source}: LibreOffice could not open it as a spreadsheet")
+        try:
+            doc.calculateAll()
+            grids = {}
+            for sheet in doc.Sheets:
+                cursor = sheet.createCursor()
+                cursor.gotoEndOfUsedArea(False)
+                end = cursor.RangeAddress
+                data = sheet.getCellRangeByPosition(0, 0, end.EndColumn, end.EndRow).getDataArray()
+                # getDataArray gives '' for an empty cell and None for an error: None and the error's name
+                rows = [[None if v == "" else v for v in row] for row in data]
+                for block in sheet.queryFormulaCells(ERROR).getRangeAddresses():
+                    for r in range(block.StartRow, block.EndRow + 1):
+                        for c in range(block.StartColumn, block.EndColumn + 1):
+                            code = sheet.getCellByPosition(c, r).getError()
+                            if code in CIRCULAR:
+                                raise XlbridgeInputError(f"{source}: sheet '{sheet.Name}' cell {_a1(r, c)}: "
+                                                         f"{CIRCULAR[code]} (LibreOffice Err:{code})")
+                            rows[r][c] = XlError(EXCEL_ERRORS.get(code, "#VALUE!"))
+                grids[sheet.Name] = rows
+            if store is not None:
+                doc.storeToURL(uno.systemPathToFileUrl(str(store)), _props(uno, FilterName="Calc MS Excel 2007 XML"))
+            return grids
+        finally:
+            doc.close(True)
+
+    def stop(self, force: bool = False) -> None:
+        """End the process (politely unless `force`, then by force) and forget the connection."""
+        proc, desktop = self._proc, self._desktop
+        self._proc, self._desktop = None, None
+        if proc is None or proc.poll() is not None:
+            return
+        if desktop is not None and not force:
+            try:
+                desktop.terminate()
+                proc.wait(timeout=5)
+            except Exception:
+                pass
+        try:  # whatever is left of the group it was started in (only ours: its own session)
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+def _props(uno, **kw):
+    from com.sun.star.beans import PropertyValue
+
+    out = []
+    for k, v in kw.items():
+        p = PropertyValue()
+        p.Name, p.Value = k, v
+        out.append(p)
+    return tuple(out)
+
+
+def _a1(r: int, c: int) -> str:
+    from xlbridge.calc.parse import a1
+    return a1(r + 1, c + 1)
+
+
+def _message(e: Exception) -> str:
+    text = (getattr(e, "Message", "") or str(e) or type(e).__name__).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+_office: Office | None = None
+_office_lock = threading.Lock()
+
+
+def office() -> Office:
+    """This process's LibreOffice (created on first use, ended at interpreter exit)."""
+    global _office
+    with _office_lock:
+        if _office is None:
+            _office = Office()
+            atexit.register(_office.stop)
+        return _office

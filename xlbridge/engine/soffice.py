@@ -1,0 +1,92 @@
+"""LibreOffice as a command: its binary, a private user profile, and `soffice --convert-to`.
+
+The profile is shared by both ways of running LibreOffice: the UNO server (office.py) and
+the convert-to fallback below, used where Python cannot import LibreOffice's `uno` bridge.
+The fallback starts a fresh process per call (about 1.5 s), has `--convert-to xlsx` load the
+workbooks with "recalculate on load: always" forced and write recalculated copies, which the
+caller reads back. The input files are never touched: LibreOffice gets numbered copies.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+from xlbridge.errors import XlbridgeInputError
+
+# Always recalculate OOXML and ODF files on load; without this LibreOffice may show the
+# cached values stored in the file instead of computing the formulas.
+_RECALC_ALWAYS = """<?xml version="1.0" encoding="UTF-8"?>
+<oor:items xmlns:oor="http://openoffice.org/2001/registry" xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<item oor:path="/org.openoffice.Office.Calc/Formula/Load"><prop oor:name="OOXMLRecalcMode" oor:op="fuse"><value>0</value></prop></item>
+<item oor:path="/org.openoffice.Office.Calc/Formula/Load"><prop oor:name="ODFRecalcMode" oor:op="fuse"><value>0</value></prop></item>
+</oor:items>
+"""
+
+_lock = threading.RLock()   # one soffice at a time on the profile
+_profile_dir: Path | None = None
+
+
+def find_soffice() -> str:
+    """Path of the LibreOffice binary ($XLBRIDGE_SOFFICE, else soffice/libreoffice on PATH)."""
+    for candidate in (os.environ.get("XLBRIDGE_SOFFICE"), "soffice", "libreoffice"):
+        if candidate and (found := shutil.which(candidate)):
+            return found
+    raise XlbridgeInputError(
+        "LibreOffice not found (no soffice on PATH): install it, e.g. "
+        "'apt-get install libreoffice-calc-nogui', or set XLBRIDGE_SOFFICE"
+    )
+
+
+def profile() -> Path:
+    """One private LibreOffice user profile per process: two soffice processes sharing a
+    profile collide, and this one carries the recalculate-always setting. Removed at exit."""
+    global _profile_dir
+    with _lock:
+        if _profile_dir is None:
+            _profile_dir = Path(tempfile.mkdtemp(prefix="xlbridge-lo-"))
+            (_profile_dir / "user").mkdir()
+            (_profile_dir / "user" / "registrymodifications.xcu").write_text(_RECALC_ALWAYS)
+            atexit.register(shutil.rmtree, _profile_dir, True)
+        return _profile_dir
+
+
+def soffice_command(*args: str) -> list[str]:
+    """A headless soffice command line on the private profile."""
+    return [find_soffice(), "--headless", "--invisible", "--norestore", "--nologo", "--nodefault", "--nolockcheck",
+            f"-env:UserInstallation={profile().as_uri()}", *args]
+
+
+def convert(paths: list[Path], out_dir: Path, timeout: float) -> list[Path]:
+    """Recalculate workbooks in one `soffice --convert-to xlsx` run; returns the copies in out_dir
+    (b0.xlsx, b1.xlsx, ... in the order given)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="xlbridge-in-") as tmp:
+        # Numbered copies: the inputs stay untouched and equal file names cannot collide.
+        copies = []
+        for i, p in enumerate(paths):
+            copy = Path(tmp) / f"b{i}{p.suffix.lower()}"
+            shutil.copyfile(p, copy)
+            copies.append(copy)
+        cmd = soffice_command("--convert-to", "xlsx:Calc MS Excel 2007 XML", "--outdir", str(out_dir), *map(str, copies))
+        with _lock:
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout * max(len(paths), 1))
+            except subprocess.TimeoutExpired:
+                names = ", ".join(map(str, paths))
+                raise XlbridgeInputError(f"{names}: LibreOffice did not finish recalculating within "
+                                         f"{timeout * len(paths):g} s (raise it with --timeout)") from None
+    outs = [out_dir / f"b{i}.xlsx" for i in range(len(paths))]
+    missing = [str(p) for p, o in zip(paths, outs) if not o.is_file()]
+    if missing:
+        detail = (proc.stderr or proc.stdout).strip().splitlines()
+        raise XlbridgeInputError(
+            f"{', '.join(missing)}: LibreOffice could not open or recalculate the workbook"
+            + (f" ({detail[-1]})" if detail else "")
+        )
+    return outs
