@@ -44,42 +44,46 @@ def _guard_overwrite(path: Path, force: bool) -> None:
         raise XlbridgeInputError(f"{path}: was edited since xlbridge built it; pass --force to overwrite it")
 
 
-def report(results_by_book: dict[str, list]) -> bool:
-    """Print the parity table; True when every quantity is within tolerance."""
-    table = Table(title="Parity: LibreOffice recalculation vs PyTorch (float64)")
-    for col in ("workbook", "sheet", "quantity", "cells", "max |diff|", "tol", ""):
-        table.add_column(col, justify="right" if col in ("cells", "max |diff|", "tol") else "left")
-    ok, cells, worst = True, 0, 0.0
-    for book, results in results_by_book.items():
-        for c in results:
-            ok &= c.passed
-            cells += c.cells
-            worst = max(worst, c.max_diff)
-            kind = " (rel)" if c.relative else ""
-            table.add_row(book, c.sheet, c.quantity, str(c.cells), f"{c.max_diff:.2e}{kind}", f"{c.tol:.0e}",
-                          "[green]ok[/green]" if c.passed else "[red]MISMATCH[/red]")
-    out.print(table)
-    n = sum(len(r) for r in results_by_book.values())
-    verdict = "PASS" if ok else "FAIL"
-    out.print(f"{verdict}: {n} quantities, {cells} cells checked, max |diff| {worst:.2e}")
-    return ok
+def report(results, engine: str, *, verbose: bool = False, as_json: bool = False, seconds: float | None = None) -> bool:
+    """Print the parity report (xlbridge/report.py); True when every quantity is within tolerance."""
+    from xlbridge.report import json_document, text_lines
+
+    if as_json:
+        print(json_document(results, engine, seconds))
+    else:
+        for line in text_lines(results, engine, verbose):
+            out.print(line, markup=False, highlight=False, soft_wrap=True)
+        if seconds is not None:
+            out.print(f"{engine}: {len(results)} workbook(s) recalculated and compared in {seconds:.1f} s",
+                      markup=False, highlight=False)
+    return all(r.passed for r in results)
 
 
-def run_checks(paths: list[Path]) -> bool:
-    """Recalculate the workbooks in one LibreOffice start and compare them with the models."""
-    from xlbridge.engine import recalculate_many
-    from xlbridge.parity import check_book
+def _start_engine(engine: str = "libreoffice") -> None:
+    from xlbridge.engine import start
 
-    for p in paths:
-        if not p.is_file():
-            raise XlbridgeInputError(f"{p}: no such workbook")
+    start(engine)
+
+
+def run_checks(paths: list[Path], *, engine: str = "libreoffice", verbose: bool = False, as_json: bool = False,
+               timeout: float | None = None) -> bool:
+    """Recalculate the workbooks in one engine run and compare them with the models; print the report."""
+    from xlbridge import engine as engines
+    from xlbridge.parity import checker_for
+    from xlbridge.report import Checked
+
+    engine = params.check(engine, params.OneOf(tuple(engines.ENGINES)), "--engine")
+    timeout = engines.TIMEOUT_S if timeout is None else params.check(timeout, params.POSITIVE, "--timeout")
     t = time.perf_counter()
-    books = recalculate_many(paths)
-    recalc_s = time.perf_counter() - t
-    results = {p.name: check_book(b) for p, b in zip(paths, books)}
-    ok = report(results)
-    out.print(f"LibreOffice recalculation {recalc_s:.1f} s, comparison {time.perf_counter() - t - recalc_s:.1f} s")
-    return ok
+    _start_engine(engine)  # it boots while the files are checked and torch is imported
+    books = engines.submit(paths, engine=engine, timeout=timeout)
+    try:
+        checkers = [checker_for(b.kind, b.source) for b in books]  # imports the models while the engine works
+        results = [Checked(p, b.kind, fn(b)) for p, b, fn in zip(paths, books, checkers)]
+    finally:
+        for b in books:
+            b.cancel()
+    return report(results, engines.ENGINES[engine], verbose=verbose, as_json=as_json, seconds=time.perf_counter() - t)
 
 
 @app.command()
@@ -128,6 +132,8 @@ def build(
         targets = [out_dir / s.filename for s in specs]
         for target in targets:
             _guard_overwrite(target, force)
+        if check:
+            _start_engine()  # LibreOffice boots while the workbooks are built
         t0 = time.perf_counter()
         for spec, target in zip(specs, targets):
             t = time.perf_counter()
@@ -157,13 +163,20 @@ def _parse_hparams(items: list[str]) -> dict[str, dict[str, float]]:
 
 
 @app.command()
-def check(workbooks: list[Path] = typer.Argument(..., help="Workbooks written by 'xlbridge build'.")):
-    """Recalculate workbooks in LibreOffice and compare every checked cell with PyTorch.
+def check(
+    workbooks: list[Path] = typer.Argument(..., help="Workbooks written by 'xlbridge build'."),
+    engine: str = typer.Option("libreoffice", help="The spreadsheet engine that recalculates: libreoffice or gnumeric."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Every quantity of every sheet, not one line per sheet."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document with every comparison (for scripts)."),
+    timeout: Optional[float] = typer.Option(None, help="Seconds the engine may spend on one workbook (default 120)."),
+):
+    """Recalculate workbooks in a real spreadsheet engine and compare every checked cell with PyTorch.
 
-    Exits 1 when any quantity differs by more than its tolerance (1e-9, float64).
+    Prints one line per sheet. Exits 1 when any quantity differs by more than its tolerance
+    (1e-9, float64), 2 when a file is not a sound workbook (nothing is compared then).
     """
     try:
-        if not run_checks(workbooks):
+        if not run_checks(workbooks, engine=engine, verbose=verbose, as_json=as_json, timeout=timeout):
             raise typer.Exit(code=1)
     except XlbridgeInputError as e:
         _fail(e)
