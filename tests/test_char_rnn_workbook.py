@@ -82,9 +82,11 @@ def workbooks(tmp_path_factory):
 
     # a wrong weight in one formula: unit 1 of step 1 reads row 2 of l_hidden_weight
     wb = openpyxl.load_workbook(paths["default"])
-    cell = _block(wb[SHEETS["loop"]], "hidden")[0][0]
-    assert "INDEX(l_hidden_weight, 1, 0)" in cell.value
-    cell.value = cell.value.replace("INDEX(l_hidden_weight, 1, 0)", "INDEX(l_hidden_weight, 2, 0)")
+    ws = wb[SHEETS["loop"]]
+    cell, w = _block(ws, "hidden")[0][0], _block(ws, "l_hidden_weight")
+    row1, row2 = (f"${r[0].column_letter}${r[0].row}:${r[-1].column_letter}${r[-1].row}" for r in w[:2])
+    assert f"SUMPRODUCT({row1}," in cell.value
+    cell.value = cell.value.replace(row1, row2)
     wb.save(d / "wrong.xlsx")
     paths["wrong"] = d / "wrong.xlsx"
 
@@ -215,7 +217,12 @@ def test_structure_names_colours_and_formulas(workbooks):
     cat, hidden = _block(concat, "concat"), _block(concat, "hidden")
     assert cat[1][0].value == f"={hidden[0][0].coordinate}"  # step 2 starts from step 1's h
     rnn = wb[SHEETS["rnn"]]
-    assert "SUMPRODUCT(INDEX(weight_hh, 1, 0)" in _block(rnn, "hidden")[1][0].value
+    # unit 1 of step 2 reads row 1 of W_hh and its bias by direct reference (every engine computes
+    # that; Gnumeric does not take INDEX(weight_hh, 1, 0) as a row)
+    w_hh, b_hh = _block(rnn, "weight_hh"), _block(rnn, "bias_hh")
+    h = _block(rnn, "hidden")[1][0].value
+    assert f"SUMPRODUCT(${w_hh[0][0].column_letter}${w_hh[0][0].row}:${w_hh[0][-1].column_letter}${w_hh[0][-1].row}," in h
+    assert f"+ ${b_hh[0][0].column_letter}${b_hh[0][0].row})" in h and "INDEX(" not in h
     V = len(_block(wb["vocab"], "vocab_codes"))
     assert _matrix(rnn, "l_out_weight").shape == (V, 8) and _matrix(rnn, "embedding").shape == (V, 5)
     assert _block(wb["vocab"], "vocab_codes")[0][0].value == 0  # the padding character's code

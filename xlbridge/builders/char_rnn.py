@@ -14,7 +14,10 @@ Each model sheet holds its own trained weights (orange) under sheet-scoped names
 the PyTorch parameter names (NAMES below); xlbridge/parity/char_rnn.py reads them back,
 runs the models in float64 and compares every hidden state, probability and loss.
 Vectors run along rows (one row per step, as torch's (B, T, H) tensors); weight matrices
-keep torch's (out, in) layout, so unit j of a layer is SUMPRODUCT(INDEX(weight, j, 0), x).
+keep torch's (out, in) layout, so unit j of a layer is SUMPRODUCT(row j of the weight block, x)
+plus the bias cell beside that row. The row is a direct reference fixed at build time (the
+parameter blocks are laid out before the formulas): Excel, LibreOffice and Gnumeric all compute
+it, where Gnumeric does not take INDEX(weight, j, 0) as a whole row.
 """
 
 from __future__ import annotations
@@ -228,7 +231,26 @@ def glyph(ch: str) -> str:
 
 
 
-def _param_block(wb, ws, r, c, title, name, values, row_labels=None, bias_name=None, bias=None):
+@dataclass(frozen=True)
+class Weights:
+    """Where a weight matrix sits on its sheet: unit j's weights are row j (from 0), its bias the
+    cell just right of that row."""
+
+    r1: int          # the first row of weights
+    c1: int          # the first column of weights
+    c2: int          # the last column of weights
+    last_col: int    # the bias column, or c2 without a bias
+
+    def row(self, j: int) -> str:
+        """Absolute reference to unit j's weights, e.g. $F$40:$J$40."""
+        return f"{a1(self.r1 + j, self.c1, True, True)}:{a1(self.r1 + j, self.c2, True, True)}"
+
+    def bias(self, j: int) -> str:
+        """Absolute reference to unit j's bias."""
+        return a1(self.r1 + j, self.c2 + 1, True, True)
+
+
+def _param_block(wb, ws, r, c, title, name, values, row_labels=None, bias_name=None, bias=None) -> Weights:
     """A weight matrix in torch's (out, in) layout, its bias as a column beside it, a name on each."""
     label(ws.cell(r, c), title)
     c0 = c
@@ -241,13 +263,14 @@ def _param_block(wb, ws, r, c, title, name, values, row_labels=None, bias_name=N
         set_text(ws.cell(r + 1, c0 + j), str(j + 1))
     r1, c1 = write_block(ws, r + 2, c0, values, "param", "0.0000")
     name_block(wb, ws, name, r + 2, c0, r1, c1)
+    last = c1
     if bias is not None:
-        set_text(ws.cell(r + 1, c1 + 1), "bias")
-        write_block(ws, r + 2, c1 + 1, bias.reshape(-1, 1), "param", "0.0000")
-        name_block(wb, ws, bias_name, r + 2, c1 + 1, r1, c1 + 1)
-        c1 += 1
-    header(ws, f"{a1(r + 1, c0)}:{a1(r + 1, c1)}")
-    return c1
+        last = c1 + 1
+        set_text(ws.cell(r + 1, last), "bias")
+        write_block(ws, r + 2, last, bias.reshape(-1, 1), "param", "0.0000")
+        name_block(wb, ws, bias_name, r + 2, last, r1, last)
+    header(ws, f"{a1(r + 1, c0)}:{a1(r + 1, last)}")
+    return Weights(r + 2, c0, c1, last)
 
 
 def _parameters_start(wb, ws, r, vocab, w):
@@ -255,7 +278,7 @@ def _parameters_start(wb, ws, r, vocab, w):
     model sheet begins them; returns (block row, embedding's last column, vocabulary glyphs)."""
     label(ws.cell(r, 1), "Parameters (trained in PyTorch, exported to these cells; torch's (out, in) layout)")
     glyphs = [glyph(ch) for ch in vocab.chars]
-    c = _param_block(wb, ws, r + 1, 1, "embedding = e.weight", "embedding", w["e.weight"], glyphs)
+    c = _param_block(wb, ws, r + 1, 1, "embedding = e.weight", "embedding", w["e.weight"], glyphs).last_col
     return r + 1, c, glyphs
 
 
@@ -275,14 +298,21 @@ def _embedding_formula(index_cell: str, k: int) -> str:
     return f"=INDEX(embedding, {index_cell} + 1, {k})"
 
 
-def _softmax_rows(ws, r_logit, r_lse, r_logp, r_prob, c0, V, h_row):
+def _logsumexp(logits: str) -> str:
+    # torch: torch.logsumexp(logits, -1) = max + log(sum(exp(logits - max))), the max first so EXP
+    # never overflows. e^x is written EXP(1)^x: inside SUMPRODUCT every engine maps an operator
+    # over a range, where Gnumeric would take EXP(range) as one cell (implicit intersection);
+    # and no space after ^, which Gnumeric cannot read in an .xlsx formula.
+    return f"=MAX({logits}) + LN(SUMPRODUCT(EXP(1)^({logits} - MAX({logits}))))"
+
+
+def _softmax_rows(ws, r_logit, r_lse, r_logp, r_prob, c0, V, h_row, l_out: Weights):
     """logits, logsumexp, log_softmax and softmax of one output row (1 x V)."""
     logits = f"{a1(r_logit, c0, True, True)}:{a1(r_logit, c0 + V - 1, True, True)}"
     for v in range(V):
         # torch: self.l_out(h)[v] = l_out.weight[v] . h + l_out.bias[v]
-        ws.cell(r_logit, c0 + v, f"=SUMPRODUCT(INDEX(l_out_weight, {v + 1}, 0), {h_row}) + INDEX(l_out_bias, {v + 1})")
-    # logsumexp with the max subtracted first, as torch does, so EXP never overflows
-    ws.cell(r_lse, c0, f"=MAX({logits}) + LN(SUMPRODUCT(EXP({logits} - MAX({logits}))))")
+        ws.cell(r_logit, c0 + v, f"=SUMPRODUCT({l_out.row(v)}, {h_row}) + {l_out.bias(v)}")
+    ws.cell(r_lse, c0, _logsumexp(logits))
     lse = a1(r_lse, c0, True, True)
     for v in range(V):
         col = a1(r_logit, c0 + v)
@@ -349,6 +379,17 @@ def _loop_sheet(wb, title, model_class, w, vocab, text: str, subtitle: str, conc
     r_grp, r_hdr, r_h0 = 5, 6, 7
     r1 = r_h0 + 1  # first step
     rT = r_h0 + T  # last step
+    r_out = rT + 2  # the output layer, after the last step
+    r_logit, r_lse, r_logp, r_prob = r_out + 1, r_out + 2, r_out + 3, r_out + 4
+    r_pred, r_tgt, r_loss = r_prob + 2, r_prob + 3, r_prob + 4
+
+    # The weights first, at the bottom: the formulas above refer to their rows directly.
+    r_blk, c, glyphs = _parameters_start(wb, ws, r_loss + 3, vocab, w)
+    l_in = _param_block(wb, ws, r_blk, c + 2, "l_in", "l_in_weight", w["l_in.weight"], None, "l_in_bias", w["l_in.bias"])
+    l_hidden = _param_block(wb, ws, r_blk, l_in.last_col + 2, "l_hidden", "l_hidden_weight", w["l_hidden.weight"],
+                            None, "l_hidden_bias", w["l_hidden.bias"])
+    l_out = _param_block(wb, ws, r_blk, l_hidden.last_col + 2, "l_out", "l_out_weight", w["l_out.weight"], glyphs,
+                         "l_out_bias", w["l_out.bias"])
 
     if concat:
         label(ws.cell(r_grp, c_cat), "cat(h, x): the previous hidden state, then the embedding e(c)")
@@ -389,17 +430,16 @@ def _loop_sheet(wb, title, model_class, w, vocab, text: str, subtitle: str, conc
         x_row = f"{a1(r, c_cat if concat else c_x)}:{a1(r, c_x + F - 1)}"  # concat: the whole cat(h, x)
         for j in range(H):
             # torch: inp = F.relu(self.l_in(x))[j], x = e(c) or cat(h, e(c))
-            ws.cell(r, c_inp + j, f"=MAX(0, SUMPRODUCT(INDEX(l_in_weight, {j + 1}, 0), {x_row}) + INDEX(l_in_bias, {j + 1}))")
+            ws.cell(r, c_inp + j, f"=MAX(0, SUMPRODUCT({l_in.row(j)}, {x_row}) + {l_in.bias(j)})")
         h_prev = f"{a1(r - 1, c_h)}:{a1(r - 1, c_h + H - 1)}"
         inp_row = f"{a1(r, c_inp)}:{a1(r, c_inp + H - 1)}"
         for j in range(H):
             if concat:
                 # torch: h = F.tanh(self.l_hidden(inp))[j]
-                f = f"=TANH(SUMPRODUCT(INDEX(l_hidden_weight, {j + 1}, 0), {inp_row}) + INDEX(l_hidden_bias, {j + 1}))"
+                f = f"=TANH(SUMPRODUCT({l_hidden.row(j)}, {inp_row}) + {l_hidden.bias(j)})"
             else:
                 # torch: h = F.tanh(self.l_hidden(h + inp))[j]
-                f = (f"=TANH(SUMPRODUCT(INDEX(l_hidden_weight, {j + 1}, 0), {h_prev} + {inp_row})"
-                     f" + INDEX(l_hidden_bias, {j + 1}))")
+                f = f"=TANH(SUMPRODUCT({l_hidden.row(j)}, {h_prev} + {inp_row}) + {l_hidden.bias(j)})"
             ws.cell(r, c_h + j, f)
     paint(ws, f"{a1(r1, c_char)}:{a1(rT, c_char)}", "data")
     paint(ws, f"{a1(r1, c_idx)}:{a1(rT, c_idx)}", "output", "0")
@@ -421,16 +461,14 @@ def _loop_sheet(wb, title, model_class, w, vocab, text: str, subtitle: str, conc
     name_block(wb, ws, "hidden", r1, c_h, rT, c_h + H - 1)
 
     # the output layer, after the last step: one column per vocabulary character
-    r_out = rT + 2
     label(ws.cell(r_out, 1), "next char")
     for v, ch in enumerate(vocab.chars):
         set_text(ws.cell(r_out, c_out + v), glyph(ch))
     header(ws, f"{a1(r_out, c_out)}:{a1(r_out, c_out + V - 1)}")
-    r_logit, r_lse, r_logp, r_prob = r_out + 1, r_out + 2, r_out + 3, r_out + 4
     for r, s in ((r_logit, "logits = l_out(h)"), (r_lse, "logsumexp"), (r_logp, "log_softmax"), (r_prob, "softmax")):
         label(ws.cell(r, 1), s)
     h_last = f"{a1(rT, c_h, True, True)}:{a1(rT, c_h + H - 1, True, True)}"
-    _softmax_rows(ws, r_logit, r_lse, r_logp, r_prob, c_out, V, h_last)
+    _softmax_rows(ws, r_logit, r_lse, r_logp, r_prob, c_out, V, h_last, l_out)
     for r in (r_logit, r_logp, r_prob):
         paint(ws, f"{a1(r, c_out)}:{a1(r, c_out + V - 1)}", "output", "0.0000")
     paint(ws, a1(r_lse, c_out), "output", "0.0000")
@@ -440,7 +478,6 @@ def _loop_sheet(wb, title, model_class, w, vocab, text: str, subtitle: str, conc
     name_block(wb, ws, "probs", r_prob, c_out, r_prob, c_out + V - 1)
 
     probs = f"{a1(r_prob, c_out, True, True)}:{a1(r_prob, c_out + V - 1, True, True)}"
-    r_pred, r_tgt, r_loss = r_prob + 2, r_prob + 3, r_prob + 4
     label(ws.cell(r_pred, 1), "prediction")
     # torch: vocab.chars[log_probs.argmax()] -- the first largest probability, as torch.argmax;
     # & "" keeps the padding character's empty cell as empty text (a bare INDEX would give 0)
@@ -459,12 +496,6 @@ def _loop_sheet(wb, title, model_class, w, vocab, text: str, subtitle: str, conc
               "loss", "Negative log-probability of the target: F.nll_loss(log_probs, target).")
     name_block(wb, ws, "prediction", r_pred, c_out)
     name_block(wb, ws, "target", r_tgt, c_out)
-
-    r_blk, c, glyphs = _parameters_start(wb, ws, r_loss + 3, vocab, w)
-    c = _param_block(wb, ws, r_blk, c + 2, "l_in", "l_in_weight", w["l_in.weight"], None, "l_in_bias", w["l_in.bias"])
-    c = _param_block(wb, ws, r_blk, c + 2, "l_hidden", "l_hidden_weight", w["l_hidden.weight"], None,
-                     "l_hidden_bias", w["l_hidden.bias"])
-    _param_block(wb, ws, r_blk, c + 2, "l_out", "l_out_weight", w["l_out.weight"], glyphs, "l_out_bias", w["l_out.bias"])
 
     widths(ws, {"A": 14, "B": 8, "C": 7})
     ws.freeze_panes = ws.cell(r_hdr + 1, 4)
@@ -496,6 +527,16 @@ def _rnn_sheet(wb, w, vocab, sequences: list[str]):
     r_grp, r_hdr, r_h0 = 5, 6, 7
     r1 = r_h0 + 1
     rN = r_h0 + S * T
+    r_loss = rN + 2
+
+    # The weights first, at the bottom: the formulas above refer to their rows directly.
+    r_blk, c, glyphs = _parameters_start(wb, ws, r_loss + 3, vocab, w)
+    ih = _param_block(wb, ws, r_blk, c + 2, "W_ih, b_ih = rnn.weight_ih_l0, rnn.bias_ih_l0", "weight_ih",
+                      w["rnn.weight_ih_l0"], None, "bias_ih", w["rnn.bias_ih_l0"])
+    hh = _param_block(wb, ws, r_blk, ih.last_col + 2, "W_hh, b_hh = rnn.weight_hh_l0, rnn.bias_hh_l0", "weight_hh",
+                      w["rnn.weight_hh_l0"], None, "bias_hh", w["rnn.bias_hh_l0"])
+    l_out = _param_block(wb, ws, r_blk, hh.last_col + 2, "l_out", "l_out_weight", w["l_out.weight"], glyphs,
+                         "l_out_bias", w["l_out.bias"])
 
     label(ws.cell(r_grp, c_x), "x_t = e(c)")
     label(ws.cell(r_grp, c_h), "h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)")
@@ -533,15 +574,14 @@ def _rnn_sheet(wb, w, vocab, sequences: list[str]):
             h_prev = h0 if t == 0 else f"{a1(r - 1, c_h)}:{a1(r - 1, c_h + H - 1)}"
             for j in range(H):
                 # torch: nn.RNN, h_t[j] = tanh(W_ih[j] . x_t + b_ih[j] + W_hh[j] . h_{t-1} + b_hh[j])
-                ws.cell(r, c_h + j, f"=TANH(SUMPRODUCT(INDEX(weight_ih, {j + 1}, 0), {x_row}) + INDEX(bias_ih, {j + 1})"
-                                    f" + SUMPRODUCT(INDEX(weight_hh, {j + 1}, 0), {h_prev}) + INDEX(bias_hh, {j + 1}))")
+                ws.cell(r, c_h + j, f"=TANH(SUMPRODUCT({ih.row(j)}, {x_row}) + {ih.bias(j)}"
+                                    f" + SUMPRODUCT({hh.row(j)}, {h_prev}) + {hh.bias(j)})")
             h_row = f"{a1(r, c_h)}:{a1(r, c_h + H - 1)}"
             logits = f"{a1(r, c_logit)}:{a1(r, c_logit + V - 1)}"
             for v in range(V):
                 # torch: self.l_out(outp)[v] = l_out.weight[v] . h_t + l_out.bias[v]
-                ws.cell(r, c_logit + v, f"=SUMPRODUCT(INDEX(l_out_weight, {v + 1}, 0), {h_row}) + INDEX(l_out_bias, {v + 1})")
-            # logsumexp with the max subtracted first, as torch's log_softmax does
-            ws.cell(r, c_lse, f"=MAX({logits}) + LN(SUMPRODUCT(EXP({logits} - MAX({logits}))))")
+                ws.cell(r, c_logit + v, f"=SUMPRODUCT({l_out.row(v)}, {h_row}) + {l_out.bias(v)}")
+            ws.cell(r, c_lse, _logsumexp(logits))
             for v in range(V):
                 # torch: F.softmax(logits)[v] = exp(log_softmax(logits)[v])
                 ws.cell(r, c_prob + v, f"=EXP({a1(r, c_logit + v)} - {a1(r, c_lse)})")
@@ -579,18 +619,10 @@ def _rnn_sheet(wb, w, vocab, sequences: list[str]):
     name_block(wb, ws, "targets", r1, c_tgt, rN, c_tgt)
     name_block(wb, ws, "nll", r1, c_nll, rN, c_nll)
 
-    r_loss = rN + 2
     label(ws.cell(r_loss, c_tgt), "loss")
     # torch: nll_loss_seq(log_probs, targets) -- the mean NLL over every step of every sequence
     loss_cell(wb, ws, r_loss, c_nll, f"=AVERAGE({a1(r1, c_nll)}:{a1(rN, c_nll)})", "loss",
               "Sequence loss: mean of nll over every step of every sequence (F.nll_loss on the flattened steps).")
-
-    r_blk, c, glyphs = _parameters_start(wb, ws, r_loss + 3, vocab, w)
-    c = _param_block(wb, ws, r_blk, c + 2, "W_ih, b_ih = rnn.weight_ih_l0, rnn.bias_ih_l0", "weight_ih",
-                     w["rnn.weight_ih_l0"], None, "bias_ih", w["rnn.bias_ih_l0"])
-    c = _param_block(wb, ws, r_blk, c + 2, "W_hh, b_hh = rnn.weight_hh_l0, rnn.bias_hh_l0", "weight_hh",
-                     w["rnn.weight_hh_l0"], None, "bias_hh", w["rnn.bias_hh_l0"])
-    _param_block(wb, ws, r_blk, c + 2, "l_out", "l_out_weight", w["l_out.weight"], glyphs, "l_out_bias", w["l_out.bias"])
 
     widths(ws, {"A": 9, "B": 6, "C": 6, "D": 7})
     ws.freeze_panes = ws.cell(r_h0, c_x)

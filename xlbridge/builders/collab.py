@@ -378,7 +378,9 @@ def _lookup_sheet(wb, ct: Crosstab, start: StartValues):
     label(ws.cell(oh + 4, tc), "one-hot x factors")
     for k in range(K):
         # torch: F.one_hot(u, U).double() @ user_factors.weight[:, k]
-        ws.cell(oh + 4, tc + 1 + k, f"=MMULT({block(oh + 3, tc + 1, oh + 3, tc + U)},INDEX(user_factors,0,{k + 1}))")
+        # (factor column k of the user table referred to directly: Gnumeric does not take INDEX(range, 0, k))
+        ws.cell(oh + 4, tc + 1 + k, f"=MMULT({block(oh + 3, tc + 1, oh + 3, tc + U)},"
+                                    f"{block(tr_u + 1, tc + 1 + k, tr_u + U, tc + 1 + k)})")
     paint(ws, f"{a1(oh + 4, tc + 1)}:{a1(oh + 4, tc + K)}", "output")
     name_block(wb, ws, "onehot_product", oh + 4, tc + 1, oh + 4, tc + K)
     note(ws.cell(oh + 4, tc + 1), "A one-hot row times the factor matrix picks out one row: an embedding lookup is a matrix product.")
