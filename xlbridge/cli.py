@@ -65,8 +65,8 @@ def _start_engine(engine: str = "libreoffice") -> None:
     start(engine)
 
 
-def run_checks(paths: list[Path], *, engine: str = "libreoffice", verbose: bool = False, as_json: bool = False,
-               timeout: float | None = None) -> bool:
+def run_checks(paths: list[Path], device: str = "cpu", *, engine: str = "libreoffice", verbose: bool = False,
+               as_json: bool = False, timeout: float | None = None) -> bool:
     """Recalculate the workbooks in one engine run and compare them with the models; print the report."""
     from xlbridge import engine as engines
     from xlbridge.parity import checker_for
@@ -74,16 +74,27 @@ def run_checks(paths: list[Path], *, engine: str = "libreoffice", verbose: bool 
 
     engine = params.check(engine, params.OneOf(tuple(engines.ENGINES)), "--engine")
     timeout = engines.TIMEOUT_S if timeout is None else params.check(timeout, params.POSITIVE, "--timeout")
+    on = _device(device)  # a bad --device is bad input before the engine starts
     t = time.perf_counter()
     _start_engine(engine)  # it boots while the files are checked and torch is imported
     books = engines.submit(paths, engine=engine, timeout=timeout)
     try:
         checkers = [checker_for(b.kind, b.source) for b in books]  # imports the models while the engine works
-        results = [Checked(p, b.kind, fn(b)) for p, b, fn in zip(paths, books, checkers)]
+        results = [Checked(p, b.kind, fn(b, device=on)) for p, b, fn in zip(paths, books, checkers)]
     finally:
         for b in books:
             b.cancel()
     return report(results, engines.ENGINES[engine], verbose=verbose, as_json=as_json, seconds=time.perf_counter() - t)
+
+
+def _device(name: str):
+    """The torch device parity runs the models on: cpu by default, float64 on any of them."""
+    from xlbridge.models.device import pick_device
+
+    try:
+        return pick_device(params.check(name, params.OneOf(("auto", "cpu", "cuda")), "--device"))
+    except ValueError as e:
+        raise XlbridgeInputError(f"--device: {e}") from None
 
 
 @app.command()
@@ -95,9 +106,11 @@ def build(
     movies: int = typer.Option(15, help="Movies in the crosstab (the most rated)."),
     factors: int = typer.Option(5, help="Latent factors per user and movie."),
     seed: int = typer.Option(42, help="Seed of the parameters' start values."),
-    epochs: int = typer.Option(10, help="Epochs unrolled down each optimizer sheet of graddesc.xlsx."),
+    epochs: Optional[int] = typer.Option(None, help="Epochs unrolled down each optimizer sheet of graddesc.xlsx (default: GraddescConfig's)."),
     hparam: list[str] = typer.Option([], help="A graddesc hyperparameter, OPTIMIZER.NAME=VALUE (e.g. adam.lr=0.1); repeatable."),
+    model: Optional[Path] = typer.Option(None, "--model", help="A model saved by 'xlbridge fit': write its learned parameters into the collab workbook (MODEL.xlsx in --out)."),
     check: bool = typer.Option(False, "--check", help="Recalculate the built workbooks in LibreOffice and print the parity report."),
+    device: str = typer.Option("cpu", help="Where parity runs the models: cpu, cuda or auto."),
     force: bool = typer.Option(False, help="Overwrite files that were not written by xlbridge."),
 ):
     """Build the workbooks.
@@ -117,19 +130,30 @@ def build(
         if ratings and dataset:
             raise XlbridgeInputError("give --ratings or --dataset, not both")
         real = ratings is not None or dataset is not None
-        if real and (epochs != 10 or hparam):
-            raise XlbridgeInputError("--epochs and --hparam set graddesc.xlsx, which --ratings/--dataset do not build")
+        if (real or model is not None) and (epochs is not None or hparam):
+            raise XlbridgeInputError("--epochs and --hparam set graddesc.xlsx, which --ratings/--dataset/--model do not build")
         if out_dir.exists() and not out_dir.is_dir():
             raise XlbridgeInputError(f"{out_dir}: --out must be a folder; this is a file")
+        trained = None
+        if model is not None:
+            from xlbridge.collab_training import load_collab_model
+
+            trained = load_collab_model(model)
+            if not (ratings or dataset):   # the ratings it was trained on, where they still are
+                recorded = Path(trained.meta.get("source", ""))
+                if not recorded.is_file():
+                    raise XlbridgeInputError(f"{model}: its ratings ({recorded}) are not there; give --ratings or --dataset")
+                ratings = recorded
         data = load_ratings(ratings) if ratings else load_ratings(fetch(dataset)) if dataset else synthetic_ratings()
         collab = CollabConfig(n_users=users, n_movies=movies, n_factors=factors, seed=seed).validate()
         crosstab(data, users, movies)  # enough users and movies? (fails before any file is written)
-        graddesc = GraddescConfig(epochs=epochs, hparams=_parse_hparams(hparam))
+        graddesc = GraddescConfig(hparams=_parse_hparams(hparam), **({} if epochs is None else {"epochs": epochs}))
         check_config(graddesc)
-        builders = {"collab": lambda p: build_collab(data, p, collab), "graddesc": lambda p: build_graddesc(p, graddesc)}
+        builders = {"collab": lambda p: build_collab(data, p, collab, trained),
+                    "graddesc": lambda p: build_graddesc(p, graddesc)}
         # real ratings only change the collaborative-filtering workbook
-        specs = [s for s in WORKBOOKS if not real or s.kind == "collab"]
-        targets = [out_dir / s.filename for s in specs]
+        specs = [s for s in WORKBOOKS if not (real or trained) or s.kind == "collab"]
+        targets = [out_dir / (f"{model.stem}.xlsx" if trained else s.filename) for s in specs]
         for target in targets:
             _guard_overwrite(target, force)
         if check:
@@ -140,7 +164,7 @@ def build(
             builders.get(spec.kind, spec.build_default)(target)
             out.print(f"built {target} in {time.perf_counter() - t:.1f} s")
         out.print(f"{len(targets)} workbook(s) built in {time.perf_counter() - t0:.1f} s")
-        if check and not run_checks(targets):
+        if check and not run_checks(targets, device):
             raise typer.Exit(code=1)
     except XlbridgeInputError as e:
         _fail(e)
@@ -169,6 +193,7 @@ def check(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Every quantity of every sheet, not one line per sheet."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document with every comparison (for scripts)."),
     timeout: Optional[float] = typer.Option(None, help="Seconds the engine may spend on one workbook (default 120)."),
+    device: str = typer.Option("cpu", help="Where the models run: cpu, cuda or auto (float64 on any)."),
 ):
     """Recalculate workbooks in a real spreadsheet engine and compare every checked cell with PyTorch.
 
@@ -176,7 +201,7 @@ def check(
     (1e-9, float64), 2 when a file is not a sound workbook (nothing is compared then).
     """
     try:
-        if not run_checks(workbooks, engine=engine, verbose=verbose, as_json=as_json, timeout=timeout):
+        if not run_checks(workbooks, device, engine=engine, verbose=verbose, as_json=as_json, timeout=timeout):
             raise typer.Exit(code=1)
     except XlbridgeInputError as e:
         _fail(e)

@@ -40,10 +40,12 @@ class CollabConfig:
     bias_scale: float = 0.5       # biases start uniform in [-bias_scale, bias_scale)
     y_low: float = 0.0            # DotProductBias(y_range=(0, 5.5)) as in the lesson
     y_high: float = 5.5
+    nn_rows: int = 40             # ratings on the `collab nn` sheet: each row is a few hundred formulas
 
     RULES: ClassVar[dict] = {
         "n_users": CROSSTAB_SIZE, "n_movies": CROSSTAB_SIZE, "n_factors": Interval(int, 1, 50), "seed": SEED,
         "init_high": POSITIVE, "bias_scale": NON_NEGATIVE, "y_low": ANY_NUMBER, "y_high": ANY_NUMBER,
+        "nn_rows": Interval(int, 1, 1000),
     }
 
     def validate(self) -> "CollabConfig":
@@ -61,6 +63,15 @@ class StartValues:
     movie_factors: np.ndarray
     user_bias: np.ndarray
     movie_bias: np.ndarray
+
+    @classmethod
+    def from_trained(cls, factors: dict, user_rows: np.ndarray, movie_rows: np.ndarray) -> "StartValues":
+        """A trained model's parameters for the crosstab's users and movies (rows of its tables);
+        a DotProduct has no biases (zeros are never written)."""
+        zeros = lambda n: np.zeros(n)   # noqa: E731
+        return cls(factors["user_factors"][user_rows], factors["movie_factors"][movie_rows],
+                   factors["user_bias"][user_rows, 0] if "user_bias" in factors else zeros(len(user_rows)),
+                   factors["movie_bias"][movie_rows, 0] if "movie_bias" in factors else zeros(len(movie_rows)))
 
     @classmethod
     def draw(cls, rng: np.random.Generator, n_users: int, n_movies: int, config: CollabConfig) -> "StartValues":
@@ -132,6 +143,18 @@ def _crosstab_sheet(wb, ct: Crosstab):
     return ws, (r0, c0)
 
 
+def _y_range_cells(wb, ws, y_range, model: str) -> None:
+    """The yellow y_range cells in B3:C3, named y_range, y_low, y_high."""
+    label(ws.cell(3, 1), "y_range ->")
+    ws.cell(3, 2, float(y_range[0]))
+    ws.cell(3, 3, float(y_range[1]))
+    paint(ws, "B3:C3", "input")
+    note(ws.cell(3, 2), f"y_low and y_high of {model}(y_range=(y_low, y_high)). Change them and the predictions follow.")
+    name_block(wb, ws, "y_range", 3, 2, 3, 3)
+    name_block(wb, ws, "y_low", 3, 2, 3, 2)
+    name_block(wb, ws, "y_high", 3, 3, 3, 3)
+
+
 # ---------------------------------------------------------------------------------------------
 # dotprod, bias, bias_sigmoid: the grid sheets
 
@@ -181,16 +204,10 @@ def _grid_sheet(wb, title, ct: Crosstab, start: StartValues, *, biases: bool, y_
         sheet_title(ws, "DotProductBias: prediction = user_factors . movie_factors + user_bias + movie_bias",
                "torch: dot + self.user_bias(u).squeeze(1) + self.movie_bias(m).squeeze(1)   (DotProductBias)")
     else:
-        sheet_title(ws, "DotProductBias(y_range): prediction = y_low + (y_high - y_low) * sigmoid(dot + biases)",
+        what, res = ("DotProductBias", "dot + biases") if biases else ("DotProduct", "dot")
+        sheet_title(ws, f"{what}(y_range): prediction = y_low + (y_high - y_low) * sigmoid({res})",
                "torch: sigmoid_range(res, *self.y_range) = torch.sigmoid(res) * (high - low) + low   (OPTION: y_range)")
-        label(ws.cell(3, 1), "y_range ->")
-        ws.cell(3, 2, float(y_range[0]))
-        ws.cell(3, 3, float(y_range[1]))
-        paint(ws, "B3:C3", "input")
-        note(ws.cell(3, 2), "y_low and y_high of DotProductBias(y_range=(y_low, y_high)). Change them and the predictions follow.")
-        name_block(wb, ws, "y_range", 3, 2, 3, 3)
-        name_block(wb, ws, "y_low", 3, 2, 3, 2)
-        name_block(wb, ws, "y_high", 3, 3, 3, 3)
+        _y_range_cells(wb, ws, y_range, what)
 
     # Ratings: a copy of the crosstab, truly blank where there is no rating (SUMXMY2 below
     # skips blank pairs; a formula returning "" would be text, which it rejects).
@@ -280,15 +297,18 @@ def _grid_sheet(wb, title, ct: Crosstab, start: StartValues, *, biases: bool, y_
 # embedding lookup: one row per rating, parameters as lookup tables
 
 
-def _lookup_sheet(wb, ct: Crosstab, start: StartValues):
+def _lookup_sheet(wb, ct: Crosstab, start: StartValues, y_range=None):
     title = SHEETS["lookup"]
     ws = wb.create_sheet(title)
     U, M, K = len(ct.user_ids), len(ct.movie_ids), start.user_factors.shape[1]
     long = ct.long
     n = len(long)
-    sheet_title(ws, "Embedding lookup: DotProductBias one rating per row, exactly as PyTorch runs it",
+    model = "DotProductBias" if y_range is None else "DotProductBias(y_range)"
+    sheet_title(ws, f"Embedding lookup: {model} one rating per row, exactly as PyTorch runs it",
            "torch: self.user_factors(u) is a row lookup (INDEX/MATCH here); "
            "the one-hot block shows it is the same as onehot(u) @ user_factors.weight")
+    if y_range is not None:
+        _y_range_cells(wb, ws, y_range, "DotProductBias")
 
     # Parameter tables on the right: id, K factors, bias (nn.Embedding weights, one row per id).
     tc = 8 + 2 * K + 2           # first column of the tables
@@ -339,7 +359,9 @@ def _lookup_sheet(wb, ct: Crosstab, start: StartValues):
         # torch: (uf * mf).sum(1) + ub + mb
         uf = f"{a1(r, c_uf)}:{a1(r, c_uf + K - 1)}"
         mf = f"{a1(r, c_mf)}:{a1(r, c_mf + K - 1)}"
-        ws.cell(r, c_pred, f"=SUMPRODUCT({uf},{mf})+{a1(r, c_ub)}+{a1(r, c_mb)}")
+        res = f"SUMPRODUCT({uf},{mf})+{a1(r, c_ub)}+{a1(r, c_mb)}"
+        # torch: sigmoid_range(res, *self.y_range), when the model has one
+        ws.cell(r, c_pred, f"={res}" if y_range is None else f"=y_low+(y_high-y_low)/(1+EXP(-({res})))")
         ws.cell(r, c_err, f"=({a1(r, c_pred)}-{a1(r, 3)})^2")
     r1 = r0 + n - 1
     paint(ws, f"A{r0}:C{r1}", "data")
@@ -430,8 +452,12 @@ def _intro(wb, ct: Crosstab, config: CollabConfig):
     ])
 
 
-def build_collab(data: Ratings, path, config: CollabConfig = CollabConfig()) -> Path:
-    """Build the collaborative-filtering workbook from ratings into `path` (atomic write)."""
+def build_collab(data: Ratings, path, config: CollabConfig = CollabConfig(), trained=None) -> Path:
+    """Build the collaborative-filtering workbook from ratings into `path` (atomic write).
+
+    With `trained` (a SavedModel from xlbridge.collab_training.load_collab_model) the model
+    sheets hold that model's learned parameters for the crosstab's users and movies instead of
+    seeded start values, so their predictions and RMSE are the trained model's."""
     config = config.validate()
     ct = crosstab(data, config.n_users, config.n_movies)
     rng = np.random.default_rng(config.seed)
@@ -442,14 +468,64 @@ def build_collab(data: Ratings, path, config: CollabConfig = CollabConfig()) -> 
     wb = Workbook()
     wb.remove(wb.active)
     _crosstab_sheet(wb, ct)
-    _grid_sheet(wb, SHEETS["dotprod"], ct, StartValues.draw(rng, U, M, config), biases=False)
-    _grid_sheet(wb, SHEETS["bias"], ct, StartValues.draw(rng, U, M, config), biases=True)
-    _grid_sheet(wb, SHEETS["sigmoid"], ct, StartValues.draw(rng, U, M, config), biases=True,
-                y_range=(config.y_low, config.y_high))
-    _lookup_sheet(wb, ct, StartValues.draw(rng, U, M, config))
-    _intro(wb, ct, config)
+    if trained is None:
+        _grid_sheet(wb, SHEETS["dotprod"], ct, StartValues.draw(rng, U, M, config), biases=False)
+        _grid_sheet(wb, SHEETS["bias"], ct, StartValues.draw(rng, U, M, config), biases=True)
+        _grid_sheet(wb, SHEETS["sigmoid"], ct, StartValues.draw(rng, U, M, config), biases=True,
+                    y_range=(config.y_low, config.y_high))
+        _lookup_sheet(wb, ct, StartValues.draw(rng, U, M, config))
+        _intro(wb, ct, config)
+    else:
+        _trained_sheets(wb, ct, trained, config)
     for ws in wb.worksheets:
         print_on_one_page(ws)
     wb.active = 0
     set_workbook_kind(wb, KIND)
     return save_atomic(wb, path)
+
+
+def _rows_of(ct: Crosstab, trained, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Where the crosstab's users and movies sit in the trained model's tables."""
+    def find(keys, table, what):
+        index = {k: i for i, k in enumerate(table)}
+        missing = [k for k in keys if k not in index]
+        if missing:
+            raise XlbridgeInputError(f"{source}: {what} {missing[0]!r} of the crosstab is not in the model "
+                                     f"({len(missing)} missing): was it trained on other ratings?")
+        return np.array([index[k] for k in keys])
+    movie_keys = list(ct.titles) if trained.meta.get("item") == "title" else list(ct.movie_ids)
+    return find(list(ct.user_ids), trained.users, "user"), find(movie_keys, trained.movies, "movie")
+
+
+def _trained_sheets(wb, ct: Crosstab, trained, config: CollabConfig) -> None:
+    """The sheets of a trained model: its equation with its learned parameters."""
+    from xlbridge.builders.collab_nn import collab_nn_sheet
+
+    model = trained.model
+    name = type(model).__name__
+    source = trained.meta.get("source", "the model")
+    users, movies = _rows_of(ct, trained, source)
+    w = {k: v.detach().cpu().double().numpy() for k, v in model.state_dict().items()}
+    y_range = getattr(model, "y_range", None)
+    if name in ("DotProduct", "DotProductBias"):
+        start = StartValues.from_trained({k.removesuffix(".weight"): v for k, v in w.items()}, users, movies)
+        _grid_sheet(wb, f"trained {name}", ct, start, biases=name == "DotProductBias", y_range=y_range)
+        if name == "DotProductBias":
+            _lookup_sheet(wb, ct, start, y_range=y_range)
+    elif name == "CollabNN":
+        collab_nn_sheet(wb, ct, w, users, movies, y_range, config.nn_rows)
+    else:
+        raise XlbridgeInputError(f"{name} has no sheet: a trained DotProduct, DotProductBias or CollabNN can be "
+                                 "written into a workbook")
+    history = trained.meta.get("history") or [{}]
+    settings = trained.meta.get("settings", {})
+    intro_sheet(wb, f"Collaborative filtering: a trained {name} as live formulas", [
+        ("Model", f"{name} trained by 'xlbridge fit' on {source} ({settings.get('epochs')} epochs, lr "
+                  f"{settings.get('lr')}, wd {settings.get('wd')}, split seed {settings.get('seed')}); validation "
+                  f"MSE {history[-1].get('valid_loss', float('nan')):.4f}. Its learned parameters for the crosstab's "
+                  "users and movies fill the orange cells."),
+        ("Data", f"The crosstab holds the {len(ct.user_ids)} most active users and the {len(ct.movie_ids)} most rated "
+                 f"movies of {ct.source}."),
+        ("Sheets", "Each model sheet computes the trained model's equation from its orange cells, so its predictions "
+                   "and loss are the PyTorch model's on these ratings. 'xlbridge check' proves it in LibreOffice."),
+    ])

@@ -58,8 +58,7 @@ def compare(sheet: str, quantity: str, got, want, *, tol: float = TOLERANCE, rel
     gradient, a residual), where no per-cell relative error is meaningful and both sides carry
     the same absolute rounding; there it is judged against a thousandth of the quantity's scale.
     """
-    got = np.asarray(got, dtype=float)
-    want = np.asarray(want, dtype=float)
+    got, want = (np.asarray(_host(a), dtype=float) for a in (got, want))
     if got.shape != want.shape:
         raise XlbridgeInputError(
             f"sheet '{sheet}': {quantity} has shape {got.shape} in the workbook, {want.shape} in the model"
@@ -72,6 +71,11 @@ def compare(sheet: str, quantity: str, got, want, *, tol: float = TOLERANCE, rel
     diff = np.where(both_empty, 0.0, np.where(np.isnan(diff), np.inf, diff))
     cells = int(diff.size - both_empty.sum())
     return Comparison(sheet, quantity, cells, float(diff.max()) if diff.size else np.nan, tol, relative)
+
+
+def _host(values):
+    """A model's tensor (on any device) as a NumPy array; anything else as it is."""
+    return values.detach().cpu().numpy() if hasattr(values, "detach") else values
 
 
 def register(kind: str):
@@ -95,14 +99,14 @@ def checker_for(kind: str | None, source="workbook"):
     return _CHECKERS[kind]
 
 
-def check_book(book: Book) -> list[Comparison]:
-    """Run the checker for an already recalculated workbook."""
-    return checker_for(book.kind, book.source)(book)
+def check_book(book: Book, device="cpu") -> list[Comparison]:
+    """Run the checker for an already recalculated workbook, the models on `device`."""
+    return checker_for(book.kind, book.source)(book, device=device)
 
 
-def check(path) -> list[Comparison]:
+def check(path, device="cpu") -> list[Comparison]:
     """Recalculate `path` in LibreOffice and compare every checked cell with the models."""
     path = Path(path)
     if not path.is_file():
         raise XlbridgeInputError(f"{path}: no such workbook")
-    return check_book(recalculate(path))
+    return check_book(recalculate(path), device)

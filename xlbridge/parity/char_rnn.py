@@ -74,20 +74,20 @@ def _indices(book: Book, sheet: str, name: str, stoi: dict[str, int]) -> list[in
     return out
 
 
-def _model(cls, state: dict[str, torch.Tensor]):
+def _model(cls, state: dict[str, torch.Tensor], device="cpu"):
     V, Fdim = state["e.weight"].shape
     H = state["l_out.weight"].shape[1]
     model = cls(V, Fdim, H).double()
     model.load_state_dict(state)
-    return model.eval()
+    return model.to(device).eval()
 
 
 @torch.no_grad()
-def check_loop_sheet(book: Book, sheet: str, model_class: str, stoi) -> list[Comparison]:
+def check_loop_sheet(book: Book, sheet: str, model_class: str, stoi, device="cpu") -> list[Comparison]:
     """char3 / char loop / concat: one sequence, an output after the last step."""
-    model = _model(LOOP_CLASSES[model_class], _state_dict(book, sheet, LOOP_PARAMS))
-    x = torch.tensor([_indices(book, sheet, "chars", stoi)])  # (1, T)
-    target = torch.tensor(_indices(book, sheet, "target", stoi))  # (1,)
+    model = _model(LOOP_CLASSES[model_class], _state_dict(book, sheet, LOOP_PARAMS), device)
+    x = torch.tensor([_indices(book, sheet, "chars", stoi)], device=device)  # (1, T)
+    target = torch.tensor(_indices(book, sheet, "target", stoi), device=device)  # (1,)
 
     emb = model.e(x)[0]  # (T, F)
     hidden = model.hidden_states(x)[0]  # (T, H)
@@ -96,7 +96,7 @@ def check_loop_sheet(book: Book, sheet: str, model_class: str, stoi) -> list[Com
         h_prev = torch.cat([torch.zeros_like(hidden[:1]), hidden[:-1]])  # (T, H): h before each step
         cat = torch.cat((h_prev, emb), dim=1)  # (T, H + F)
         inputs = F.relu(model.l_in(cat))  # (T, H)
-        extra = [compare(sheet, "cat(h, e(c))", book.values("concat", sheet), cat.numpy())]
+        extra = [compare(sheet, "cat(h, e(c))", book.values("concat", sheet), cat)]
     else:
         inputs = F.relu(model.l_in(emb))  # (T, H): the lesson's relu(l_in(e(c))) at every step
     logits = model.l_out(hidden[-1])[None]  # (1, V)
@@ -104,30 +104,30 @@ def check_loop_sheet(book: Book, sheet: str, model_class: str, stoi) -> list[Com
     loss = F.nll_loss(log_probs, target)
     got_pred = _indices(book, sheet, "prediction", stoi)
     return [
-        compare(sheet, "embedded e(c)", book.values("embedded", sheet), emb.numpy()),
+        compare(sheet, "embedded e(c)", book.values("embedded", sheet), emb),
         *extra,
-        compare(sheet, "inputs relu(l_in(x))", book.values("inputs", sheet), inputs.numpy()),
-        compare(sheet, "hidden states", book.values("hidden", sheet), hidden.numpy()),
-        compare(sheet, "logits", book.values("logits", sheet), logits.numpy()),
-        compare(sheet, "log_softmax", book.values("log_probs", sheet), log_probs.numpy()),
-        compare(sheet, "probabilities", book.values("probs", sheet), log_probs.exp().numpy()),
+        compare(sheet, "inputs relu(l_in(x))", book.values("inputs", sheet), inputs),
+        compare(sheet, "hidden states", book.values("hidden", sheet), hidden),
+        compare(sheet, "logits", book.values("logits", sheet), logits),
+        compare(sheet, "log_softmax", book.values("log_probs", sheet), log_probs),
+        compare(sheet, "probabilities", book.values("probs", sheet), log_probs.exp()),
         compare(sheet, "loss", book.values("loss", sheet), [[loss.item()]]),
         compare(sheet, "predicted character (index)", [got_pred], [[int(log_probs[0].argmax())]]),
     ]
 
 
 @torch.no_grad()
-def check_rnn_sheet(book: Book, sheet: str, stoi) -> list[Comparison]:
+def check_rnn_sheet(book: Book, sheet: str, stoi, device="cpu") -> list[Comparison]:
     """nn.RNN: S sequences of T characters, an output at every step, the sequence loss."""
     state = _state_dict(book, sheet, RNN_PARAMS)
-    seq_model, last_model = _model(CharSeqRnn, state), _model(CharRnn, state)
+    seq_model, last_model = _model(CharSeqRnn, state, device), _model(CharRnn, state, device)
     seq_ids = book.values("sequence", sheet)[:, 0]
     S = len(np.unique(seq_ids))
     if len(seq_ids) % S:
         raise XlbridgeInputError(f"{book.source}: sheet '{sheet}': {len(seq_ids)} rows do not split into {S} equal sequences")
     T = len(seq_ids) // S
-    x = torch.tensor(_indices(book, sheet, "chars", stoi)).view(S, T)  # rows are sequence-major
-    y = torch.tensor(_indices(book, sheet, "targets", stoi)).view(S, T)
+    x = torch.tensor(_indices(book, sheet, "chars", stoi), device=device).view(S, T)  # rows are sequence-major
+    y = torch.tensor(_indices(book, sheet, "targets", stoi), device=device).view(S, T)
 
     emb = seq_model.e(x)  # (S, T, F)
     hidden = seq_model.hidden_states(x)  # (S, T, H)
@@ -140,28 +140,28 @@ def check_rnn_sheet(book: Book, sheet: str, stoi) -> list[Comparison]:
     probs = book.values("probs", sheet)
     got_pred = _indices(book, sheet, "prediction", stoi)
     return [
-        compare(sheet, "embedded e(c)", book.values("embedded", sheet), emb.reshape(S * T, -1).numpy()),
-        compare(sheet, "hidden states (nn.RNN output)", book.values("hidden", sheet), hidden.reshape(S * T, -1).numpy()),
-        compare(sheet, "logits", book.values("logits", sheet), logits.reshape(S * T, V).numpy()),
-        compare(sheet, "probabilities", probs, log_probs.exp().reshape(S * T, V).numpy()),
-        compare(sheet, "CharRnn probabilities (last steps)", probs[T - 1 :: T], last.numpy()),
-        compare(sheet, "nll per step", book.values("nll", sheet), nll.reshape(S * T, 1).numpy()),
+        compare(sheet, "embedded e(c)", book.values("embedded", sheet), emb.reshape(S * T, -1)),
+        compare(sheet, "hidden states (nn.RNN output)", book.values("hidden", sheet), hidden.reshape(S * T, -1)),
+        compare(sheet, "logits", book.values("logits", sheet), logits.reshape(S * T, V)),
+        compare(sheet, "probabilities", probs, log_probs.exp().reshape(S * T, V)),
+        compare(sheet, "CharRnn probabilities (last steps)", probs[T - 1 :: T], last),
+        compare(sheet, "nll per step", book.values("nll", sheet), nll.reshape(S * T, 1)),
         compare(sheet, "sequence loss", book.values("loss", sheet), [[loss.item()]]),
         compare(sheet, "predicted characters (index)", np.array(got_pred)[:, None],
-                log_probs.argmax(-1).reshape(S * T, 1).numpy()),
+                log_probs.argmax(-1).reshape(S * T, 1)),
     ]
 
 
 @register("char_rnn")
-def check_char_rnn(book: Book) -> list[Comparison]:
+def check_char_rnn(book: Book, device="cpu") -> list[Comparison]:
     stoi = _vocab(book)
     out = []
     for sheet in book.sheets_with("model_class"):
         model_class = _char(book.raw("model_class", sheet)[0][0])
         if model_class in LOOP_CLASSES:
-            out += check_loop_sheet(book, sheet, model_class, stoi)
+            out += check_loop_sheet(book, sheet, model_class, stoi, device)
         elif model_class == "CharSeqRnn":
-            out += check_rnn_sheet(book, sheet, stoi)
+            out += check_rnn_sheet(book, sheet, stoi, device)
         else:
             raise XlbridgeInputError(f"{book.source}: sheet '{sheet}': unknown model class {model_class!r}")
     if not out:

@@ -31,7 +31,7 @@ FD_TOLERANCE = 1e-6
 DERIVED = ("clr", "bias_correction1", "bias_correction2", "decayed_a", "decayed_b", "pct_t")
 
 
-def check_sheet(book: Book, title: str, optimizer: str, x: np.ndarray, y: np.ndarray) -> list[Comparison]:
+def check_sheet(book: Book, title: str, optimizer: str, x: np.ndarray, y: np.ndarray, device="cpu") -> list[Comparison]:
     """Compare one optimizer sheet with torch, quantity by quantity."""
     where = f"{book.source}: sheet '{title}'"
     hp = {key: book.value(key, title) for key in OPTIMIZERS[optimizer]}
@@ -44,7 +44,7 @@ def check_sheet(book: Book, title: str, optimizer: str, x: np.ndarray, y: np.nda
         hp = check_hparams(optimizer, hp, total_steps=steps)
     except XlbridgeInputError as e:
         raise XlbridgeInputError(f"{where}: {e}") from None
-    traj = train_torch(x, y, optimizer, hp, epochs=epochs, a_init=a_init, b_init=b_init)
+    traj = train_torch(x, y, optimizer, hp, epochs=epochs, a_init=a_init, b_init=b_init, device=device)
     by_hand = train_numpy(x, y, optimizer, hp, epochs=epochs, a_init=a_init, b_init=b_init)
     want = {**traj, **{k: by_hand[k] for k in DERIVED if k in by_hand}}
     if optimizer == "sgd":  # the finite-difference estimates, against torch's gradient
@@ -65,7 +65,7 @@ def check_sheet(book: Book, title: str, optimizer: str, x: np.ndarray, y: np.nda
 
 
 @register("graddesc")
-def check_graddesc(book: Book) -> list[Comparison]:
+def check_graddesc(book: Book, device="cpu") -> list[Comparison]:
     """Every optimizer sheet of a graddesc workbook against torch.optim, in float64."""
     x = book.values("x").ravel()
     y = book.values("y").ravel()
@@ -74,7 +74,7 @@ def check_graddesc(book: Book) -> list[Comparison]:
     out = []
     for title in book.sheets_with("new_a"):
         if title in SHEETS:
-            out += check_sheet(book, title, SHEETS[title], x, y)
+            out += check_sheet(book, title, SHEETS[title], x, y, device)
     if not out:
         raise XlbridgeInputError(f"{book.source}: no optimizer sheet found (none has the name 'new_a')")
     return out
