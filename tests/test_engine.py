@@ -158,3 +158,151 @@ def test_time_limit_ends_the_process_and_the_next_call_gets_a_fresh_one(tmp_path
     with pytest.raises(XlbridgeInputError, match=r"a\.xlsx: LibreOffice did not finish recalculating within 0\.001 s"):
         recalculate(src, timeout=0.001)
     assert recalculate(src).value("sumsq", "my sheet") == 13.0
+
+
+# --- guards (#12): every file passes solve's safety checks before an engine sees it --------------
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory):
+    """A small collab workbook as `xlbridge build` writes it: the file every broken one starts from."""
+    from xlbridge.builders.collab import CollabConfig, build_collab
+    from xlbridge.data import synthetic_ratings
+
+    return build_collab(synthetic_ratings(), tmp_path_factory.mktemp("good") / "good.xlsx",
+                        CollabConfig(n_users=5, n_movies=5, n_factors=2))
+
+
+def _rezip(src, dst, edit, extra=()):
+    """Copy a workbook part by part; edit(name, bytes) gives the new bytes, or None to leave it out."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = edit(item.filename, zin.read(item.filename))
+            if data is not None:
+                zout.writestr(item.filename, data)
+        for name, data in extra:
+            zout.writestr(name, data)
+    return dst
+
+
+def _sheet_part(path, title="dotprod"):
+    wb = read_workbook(path)
+    return wb.sheet(title).part
+
+
+def _zip_bomb(good, tmp):
+    # 64 MiB of zeros inflating from 64 KiB: a ratio of 1000 (a real bomb of 1 GB takes 9 s to make)
+    return _rezip(good, tmp / "bomb.xlsx", lambda n, d: d, [("xl/media/image1.bin", b"\0" * (64 << 20))])
+
+
+def _corrupt_member(good, tmp):
+    bad = tmp / "corrupt.xlsx"
+    data = bytearray(good.read_bytes())
+    with zipfile.ZipFile(good) as z:
+        info = z.getinfo(_sheet_part(good))
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    for i in range(start + 5, start + min(info.compress_size, 60)):
+        data[i] ^= 0x5A  # the deflate stream, not the directory
+    bad.write_bytes(bytes(data))
+    return bad
+
+
+def _missing_sheet_part(good, tmp):
+    part = _sheet_part(good)
+    return _rezip(good, tmp / "nosheet.xlsx", lambda n, d: None if n == part else d)
+
+
+def _entities(good, tmp):
+    part = _sheet_part(good)
+    laughs = b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
+    return _rezip(good, tmp / "laughs.xlsx", lambda n, d: laughs + d if n == part else d)
+
+
+def _malformed_xml(good, tmp):
+    part = _sheet_part(good)
+    return _rezip(good, tmp / "cut.xlsx", lambda n, d: d[: len(d) // 2] if n == part else d)
+
+
+def _bad_cell_value(good, tmp):
+    part = _sheet_part(good)
+    return _rezip(good, tmp / "badvalue.xlsx", lambda n, d: re.sub(rb"<v>[0-9.]+</v>", b"<v>1.5.2</v>", d, count=1)
+                  if n == part else d)
+
+
+def _truncated(good, tmp):
+    bad = tmp / "truncated.xlsx"
+    bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    return bad
+
+
+def _word_document(good, tmp):
+    rels = (b'<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            b'<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+            b'officeDocument" Target="word/document.xml"/></Relationships>')
+    bad = tmp / "letter.xlsx"
+    with zipfile.ZipFile(bad, "w") as z:
+        z.writestr("_rels/.rels", rels)
+        z.writestr("word/document.xml", b'<?xml version="1.0"?><w:document xmlns:w="urn:w"/>')
+    return bad
+
+
+@pytest.mark.parametrize("make, problem", [
+    pytest.param(_zip_bomb, "expands 1", id="zip-bomb"),
+    pytest.param(_corrupt_member, "is corrupt", id="corrupt-member"),
+    pytest.param(_missing_sheet_part, "points at a missing part", id="missing-sheet-part"),
+    pytest.param(_entities, "refused as unsafe", id="xml-entities"),
+    pytest.param(_malformed_xml, "not well-formed XML", id="malformed-xml"),
+    pytest.param(_bad_cell_value, "number expected, got '1.5.2'", id="bad-cell-value"),
+    pytest.param(_truncated, "not a workbook", id="truncated-file"),
+    pytest.param(_word_document, "not a workbook", id="word-document"),
+])
+def test_broken_files_are_bad_input_before_any_engine_sees_them(good, tmp_path, monkeypatch, make, problem):
+    from xlbridge.cli import run_checks
+    from xlbridge.engine.office import Office
+
+    bad = make(good, tmp_path)
+    seen = []
+    monkeypatch.setattr(Office, "recalculate", lambda self, path, *a: seen.append(path))
+    before = sorted(tmp_path.iterdir())
+    with pytest.raises(XlbridgeInputError) as e:
+        run_checks([good, bad])
+    msg = str(e.value)
+    assert msg.startswith(f"{bad}: ") and problem in msg and "\n" not in msg, msg
+    assert bad not in seen  # LibreOffice never got it
+    assert sorted(tmp_path.iterdir()) == before  # nothing written
+
+
+@pytest.mark.parametrize("limit, value, problem", [
+    ("MAX_SHEET_BYTES", 2_000, "MB of XML, more than the 0 MB this tool reads"),
+    ("MAX_CELLS", 50, "more than 50 cells"),
+])
+def test_a_sheet_past_the_limits_is_refused_unread(good, monkeypatch, limit, value, problem):
+    import xlbridge.calc.reader as reader
+
+    monkeypatch.setattr(reader, limit, value)  # the course workbook stands in for a 200 MB sheet
+    with pytest.raises(XlbridgeInputError, match=re.escape(problem)):
+        recalculate(good)
+
+
+def test_a_circular_reference_is_bad_input_naming_the_cell(good, tmp_path):
+    wb = openpyxl.load_workbook(good)
+    ws = wb["dotprod"]
+    rmse = ws.defined_names["rmse"].attr_text.split("!")[1]
+    first = ws.defined_names["predictions"].attr_text.split("!")[1].split(":")[0].replace("$", "")
+    ws[first] = f"={rmse}+1"  # the RMSE reads this prediction: a loop
+    cyclic = tmp_path / "cycle.xlsx"
+    wb.save(cyclic)
+    with pytest.raises(XlbridgeInputError, match=rf"^{re.escape(str(cyclic))}: sheet 'dotprod' cell [A-Z]+\d+: "
+                                                  r"a circular reference \(LibreOffice Err:522\)$"):
+        recalculate(cyclic)
+    assert recalculate(good).value("rmse", "dotprod") > 0  # and the engine carries on
+
+
+@needs_uno
+def test_check_exits_2_with_one_line_for_a_broken_file_and_for_a_slow_one(good, tmp_path):
+    bad = _corrupt_member(good, tmp_path)
+    for args, fragment in (([bad], "is corrupt"), ([good, "--timeout", "0.001"], "did not finish recalculating within")):
+        proc = subprocess.run([sys.executable, "-m", "xlbridge", "check", *map(str, args)], capture_output=True,
+                              text=True, timeout=300)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and fragment in lines[0], proc.stderr
+        assert "Traceback" not in proc.stderr and "PASS" not in proc.stdout and "FAIL" not in proc.stdout

@@ -79,8 +79,8 @@ def text_lines(results: list[Checked], engine: str, verbose: bool = False) -> li
                            f"{' (relative)' if c.relative else ''} > tol {c.tol:.0e}"
                     lines.append(_fit(what, WIDTH))
     tols = ", ".join(f"{t:.0e}" for t in sorted({c.tol for r in results for c in r.comparisons}))
-    lines += ["max |diff|: the largest of the sheet's quantities (some relative per cell);",
-              f"each must be within its tolerance ({tols}). --verbose lists every quantity."]
+    lines += ["max |diff|: the largest over the sheet's quantities, some relative per cell.",
+              _fit(f"Tolerances: {tols}. --verbose lists every quantity with its tolerance.", WIDTH)]
     lines.append(verdict(results))
     return lines
 

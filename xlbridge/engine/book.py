@@ -48,6 +48,15 @@ class Book:
         """Titles of the sheets that carry a sheet-scoped `name`, in workbook order."""
         return [t for t in self._titles if (t, name) in self._names]
 
+    @property
+    def sheets(self) -> list[str]:
+        """Sheet titles in workbook order."""
+        return list(self._titles)
+
+    def rows(self, sheet: str) -> list:
+        """A sheet's values as rows from A1 to its last used cell (read them, do not change them)."""
+        return self._grid(sheet)
+
     def cell(self, sheet: str, row: int, col: int):
         """One cell's value (row and col from 1, as in Excel); None when empty."""
         rows = self._grid(sheet)

@@ -1,0 +1,115 @@
+"""The parity report a person reads: one line per sheet in 80 columns, every quantity with
+--verbose, one JSON document with --json; exit codes 0 / 1 / 2 as before."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from xlbridge.parity import Comparison
+from xlbridge.report import WIDTH, Checked, json_document, text_lines
+
+REPO = Path(__file__).resolve().parents[1]
+BOOKS = [REPO / "workbooks" / n for n in ("graddesc.xlsx", "collab_filter.xlsx", "char_rnn.xlsx")]
+
+
+def _results(bad: bool = False):
+    ok = [Comparison("basic SGD", "a", 300, 1e-15, relative=True), Comparison("basic SGD", "fd_grad_a", 300, 2e-8, 1e-6, True),
+          Comparison("a sheet with a very long title indeed", "loss", 1, 0.0)]
+    other = [Comparison("dotprod", "predictions", 225, 4e-16),
+             Comparison("dotprod", "rmse", 1, 2e-6 if bad else 1e-16),
+             Comparison("bias", "predictions", 225, float("inf") if bad else 3e-16)]
+    return [Checked(Path("graddesc.xlsx"), "graddesc", ok),
+            Checked(Path("some/folder/a_collab_workbook_with_a_long_name.xlsx"), "collab", other)]
+
+
+def test_one_line_per_sheet_in_80_columns():
+    lines = text_lines(_results(), "LibreOffice")
+    assert all(len(line) <= WIDTH for line in lines), max(lines, key=len)
+    rows = [line.split() for line in lines[2:6]]
+    assert rows[0] == ["graddesc.xlsx", "basic", "SGD", "2", "600", "2.00e-08", "ok"]
+    assert lines[3].startswith("graddesc.xlsx      a sheet with a ve… ")           # cut, and says so
+    assert rows[2][-5:] == ["dotprod", "2", "226", "4.00e-16", "ok"] and rows[2][0].endswith("…")
+    assert lines[-1] == "PASS: 6 quantities, 1052 cells checked, max |diff| 2.00e-08"
+    assert lines[-2].startswith("Tolerances: 1e-09, 1e-06.")
+
+
+def test_a_failing_sheet_names_its_failing_quantities():
+    lines = text_lines(_results(bad=True), "Gnumeric")
+    assert lines[0] == "Parity: Gnumeric recalculation vs PyTorch (float64)"
+    dotprod = next(i for i, line in enumerate(lines) if " dotprod " in line)
+    assert lines[dotprod].endswith("MISMATCH") and lines[dotprod + 1] == "  - rmse: 1 cells, max |diff| 2.00e-06 > tol 1e-09"
+    assert lines[dotprod + 2].split()[-2:] == ["inf", "MISMATCH"] and lines[dotprod + 3].startswith("  - predictions: 225")
+    assert lines[-1].startswith("FAIL: 6 quantities") and lines[-1].endswith("max |diff| inf")
+    assert all(len(line) <= WIDTH for line in lines)
+
+
+def test_verbose_lists_every_quantity():
+    lines = text_lines(_results(), "LibreOffice", verbose=True)
+    assert "graddesc.xlsx, sheet 'basic SGD'" in lines
+    fd = next(line for line in lines if "fd_grad_a" in line)
+    assert fd.split() == ["fd_grad_a", "300", "2.00e-08", "rel", "1e-06", "ok"]
+    assert sum(1 for line in lines if line.startswith("  ") and not line.strip().startswith("quantity")) == 6
+    assert lines[-1].startswith("PASS:") and all(len(line) <= WIDTH for line in lines)
+
+
+def test_json_has_every_comparison_and_no_infinity():
+    doc = json.loads(json_document(_results(bad=True), "LibreOffice", seconds=1.23456))
+    assert doc["engine"] == "LibreOffice" and doc["passed"] is False and doc["seconds"] == 1.235
+    assert [w["passed"] for w in doc["workbooks"]] == [True, False]
+    comps = doc["workbooks"][1]["comparisons"]
+    assert len(comps) == 3 and comps[2] == {"sheet": "bias", "quantity": "predictions", "cells": 225, "max_diff": None,
+                                            "tol": 1e-9, "relative": False, "passed": False}
+    assert doc["workbooks"][0]["comparisons"][1]["max_diff"] == 2e-8 and doc["summary"].startswith("FAIL:")
+
+
+@pytest.mark.libreoffice
+def test_check_prints_the_short_report_and_keeps_its_exit_codes(tmp_path):
+    run = lambda *a: subprocess.run([sys.executable, "-m", "xlbridge", "check", *map(str, a)],  # noqa: E731
+                                    capture_output=True, text=True, timeout=600)
+    proc = run(*BOOKS)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert all(len(line) <= WIDTH for line in lines), max(lines, key=len)
+    sheets = [line for line in lines if line.endswith(" ok")]
+    assert len(sheets) == 16 and lines[1].split()[:3] == ["workbook", "sheet", "quantities"]
+    assert any(line.startswith("PASS: 153 quantities") for line in lines)
+    tampered = tmp_path / "tampered.xlsx"
+    wb = openpyxl.load_workbook(BOOKS[1])
+    ws = wb["dotprod"]
+    coord = ws.defined_names["rmse"].attr_text.split("!")[1].replace("$", "")
+    ws[coord] = ws[coord].value + "*1.01"
+    wb.save(tampered)
+    proc = run(tampered, "--json")
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)  # stdout is the JSON document and nothing else
+    (book,) = doc["workbooks"]
+    assert book["path"] == str(tampered) and book["kind"] == "collab" and not book["passed"]
+    bad = [(c["sheet"], c["quantity"]) for c in book["comparisons"] if not c["passed"]]
+    assert bad == [("dotprod", "rmse")] and len(book["comparisons"]) == 12
+    proc = run(tmp_path / "missing.xlsx", "--json")
+    assert proc.returncode == 2 and proc.stdout == "" and "no such workbook" in proc.stderr
+
+
+@pytest.mark.libreoffice
+def test_verbose_and_json_agree_with_the_parity_results(capsys):
+    from xlbridge.cli import run_checks
+    from xlbridge.engine import recalculate
+    from xlbridge.parity import check_book
+
+    want = check_book(recalculate(BOOKS[2]))
+    assert run_checks([BOOKS[2]], verbose=True)
+    text = capsys.readouterr().out
+    for c in want:
+        assert c.quantity[:36] in text
+    assert run_checks([BOOKS[2]], as_json=True)
+    doc = json.loads(capsys.readouterr().out)
+    got = doc["workbooks"][0]["comparisons"]
+    assert [(c["sheet"], c["quantity"], c["cells"]) for c in got] == [(c.sheet, c.quantity, c.cells) for c in want]
+    assert all(math.isclose(g["max_diff"], c.max_diff, rel_tol=0, abs_tol=1e-15) for g, c in zip(got, want))
