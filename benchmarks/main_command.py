@@ -1,0 +1,165 @@
+"""Benchmark: the main command and `xlbridge check` against #11's targets, beside the engine
+as it was before this change, measured in the same run.
+
+    python -m xlbridge.benchmarks.main_command [--repeat 3]
+
+Rows (each a fresh `python -m xlbridge ...` process, wall clock):
+
+    build --check    build the three workbooks from the offline default, then the parity report
+                     (target 6 s on the 2-core machine)
+    check            the three committed workbooks (target 3 s)
+
+"before" is the merge base with main (unpacked with git archive into a temporary folder):
+`soffice --convert-to` per call and openpyxl reading the copies back, on the same workbooks.
+The machine is shared, so now and before alternate, `--repeat` times each, and the median is
+printed with the range. Floors from the same run say what no engine can remove: importing
+torch, building alone, and parity with the values already in hand (a fresh process that
+checks the files and runs the models, no engine). The engine rows time recalculating the
+three workbooks and reading every defined name, in a fresh process, now (one soffice over
+UNO) and before.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import xlbridge
+
+REPO = Path(xlbridge.__file__).resolve().parents[1]
+BOOKS = [REPO / "workbooks" / n for n in ("graddesc.xlsx", "collab_filter.xlsx", "char_rnn.xlsx")]
+TARGETS = {"build --check": 6.0, "check": 3.0}
+
+# Recalculate the three workbooks and read every defined name's values (argv: the workbooks).
+ENGINE_ONLY = """
+import sys
+from xlbridge.engine import recalculate_many
+from xlbridge.errors import XlbridgeInputError
+for book in recalculate_many(sys.argv[1:]):
+    for sheet, name in book.names():
+        try:
+            book.values(name, sheet)
+        except XlbridgeInputError:
+            pass
+"""
+
+# Everything `check` does but run an engine: check the files, read the values LibreOffice
+# computed (cached in recalculated copies), import the models and compare (argv: source, copy, ...).
+PARITY_ONLY = """
+import sys
+from pathlib import Path
+from xlbridge.engine.admit import admit
+from xlbridge.engine.book import Book, grids_from
+from xlbridge.parity import checker_for
+args = sys.argv[1:]
+for src, copy in zip(args[::2], args[1::2]):
+    book = Book(Path(src), admit(src), grids_from(admit(copy)), "cached")
+    assert all(c.passed for c in checker_for(book.kind, book.source)(book))
+"""
+
+
+def timed(cmd: list[str], pythonpath: Path, cwd: Path) -> tuple[float, int, str]:
+    env = dict(os.environ, PYTHONPATH=str(pythonpath))
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    tail = (p.stdout + p.stderr).strip().splitlines()
+    return time.perf_counter() - t0, p.returncode, tail[-1] if tail else ""
+
+
+def baseline_tree(tmp: Path) -> Path | None:
+    """The merge base with main, unpacked (xlbridge/ only; models resolve as installed)."""
+    try:
+        base = subprocess.run(["git", "merge-base", "HEAD", "main"], cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        tar = subprocess.run(["git", "archive", base, "xlbridge"], cwd=REPO, capture_output=True, check=True)
+        out = tmp / "base"
+        out.mkdir()
+        subprocess.run(["tar", "x", "-C", str(out)], input=tar.stdout, check=True)
+        return out
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return None
+
+
+def summary(times: list[float]) -> str:
+    if not times:
+        return f"{'n/a':>17}"
+    return f"{statistics.median(times):6.2f} s ({min(times):.1f}-{max(times):.1f})"
+
+
+def main(repeat: int) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="xlb-bench-main-"))
+    try:
+        py = sys.executable
+        load = os.getloadavg()[0]
+        t_torch = timed([py, "-c", "import torch"], REPO, tmp)[0]
+        print(f"machine: {os.cpu_count()} cores, load average {load:.1f} at the start; importing torch takes "
+              f"{t_torch:.2f} s (the timings are noisy on a shared machine: medians of {repeat})")
+        from xlbridge.engine import uses_uno
+        print(f"engine now: LibreOffice {'as one process over UNO' if uses_uno() else 'convert-to (no UNO bridge here)'}")
+        base = baseline_tree(tmp)
+        if base is None:
+            print("before: not measured (no git history with a main branch here)")
+        commands = {
+            "build --check": lambda out: ["-m", "xlbridge", "build", "--out", str(out), "--check", "--force"],
+            "check": lambda out: ["-m", "xlbridge", "check", *map(str, BOOKS)],
+        }
+        results = {(label, who): [] for label in commands for who in ("now", "before")}
+        for i in range(repeat):
+            for label, args in commands.items():
+                for who, path in (("now", REPO), ("before", base)):
+                    if path is None:
+                        continue
+                    out = tmp / f"{who}{i}"
+                    shutil.rmtree(out, ignore_errors=True)
+                    seconds, code, tail = timed([py, *args(out)], path, tmp)
+                    if code != 0:
+                        print(f"  {label} ({who}) exited {code}: {tail}")
+                    results[(label, who)].append(seconds)
+
+        print(f"\n{'whole command':18s} {'now':>19s} {'before':>19s} {'target':>8s}  ratio now/before")
+        for label in commands:
+            now, before = results[(label, "now")], results[(label, "before")]
+            target = TARGETS[label]
+            ratio = statistics.median(now) / statistics.median(before) if before else float("nan")
+            met = "met" if statistics.median(now) <= target else "NOT met"
+            print(f"{label:18s} {summary(now):>19s} {summary(before):>19s} {target:6.1f} s  {ratio:.2f}  {met}")
+
+        # floors: what remains without any engine
+        floors = {"build alone": [], "parity alone": []}
+        copies = tmp / "copies"
+        from xlbridge.engine import recalculate_files
+        recalculated = recalculate_files(BOOKS, copies)
+        pairs = [str(p) for pair in zip(BOOKS, recalculated) for p in pair]
+        engine_rows = {"now": [], "before": []}
+        for i in range(repeat):
+            shutil.rmtree(tmp / "b", ignore_errors=True)
+            floors["build alone"].append(timed([py, "-m", "xlbridge", "build", "--out", str(tmp / "b")], REPO, tmp)[0])
+            floors["parity alone"].append(timed([py, "-c", PARITY_ONLY, *pairs], REPO, tmp)[0])
+            for who, path in (("now", REPO), ("before", base)):
+                if path is not None:
+                    engine_rows[who].append(timed([py, "-c", ENGINE_ONLY, *map(str, BOOKS)], path, tmp)[0])
+        print(f"\n{'floors (no engine)':18s} {'now':>19s}")
+        for label, times in floors.items():
+            print(f"{label:18s} {summary(times):>19s}")
+        print("  parity alone: a fresh process that checks the files, reads values already computed,")
+        print("  imports torch and runs every model: what `check` costs with an engine that takes no time")
+        print(f"\n{'engine alone':18s} {'now':>19s} {'before':>19s}  ratio now/before")
+        now, before = engine_rows["now"], engine_rows["before"]
+        ratio = statistics.median(now) / statistics.median(before) if before else float("nan")
+        print(f"{'3 workbooks':18s} {summary(now):>19s} {summary(before):>19s}  {ratio:.2f}")
+        print("  engine alone: a fresh process recalculating the three workbooks and reading every defined name")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each command, now and before alternating")
+    main(parser.parse_args().repeat)
