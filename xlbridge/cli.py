@@ -65,7 +65,7 @@ def report(results_by_book: dict[str, list]) -> bool:
     return ok
 
 
-def run_checks(paths: list[Path], device: str = "cpu") -> bool:
+def run_checks(paths: list[Path], device: str = "cpu", show_coverage: bool = False) -> bool:
     """Recalculate the workbooks in one LibreOffice start and compare them with the models."""
     from xlbridge.engine import recalculate_many
     from xlbridge.parity import check_book
@@ -80,7 +80,23 @@ def run_checks(paths: list[Path], device: str = "cpu") -> bool:
     results = {p.name: check_book(b, on) for p, b in zip(paths, books)}
     ok = report(results)
     out.print(f"LibreOffice recalculation {recalc_s:.1f} s, comparison {time.perf_counter() - t - recalc_s:.1f} s")
+    if show_coverage:
+        print_coverage({p: results[p.name] for p in paths})
     return ok
+
+
+def print_coverage(results_by_path: dict) -> None:
+    """Per sheet: formula cells, compared with the models, labels checked, unchecked."""
+    from xlbridge.coverage import coverage
+
+    table = Table(title="Coverage: every formula cell compared or checked")
+    for col in ("workbook", "sheet", "formulas", "compared", "labels", "unchecked"):
+        table.add_column(col, justify="left" if col in ("workbook", "sheet") else "right")
+    for path, results in results_by_path.items():
+        for sc in coverage(path, results):
+            table.add_row(path.name, sc.sheet, str(sc.formulas), str(sc.compared), str(sc.labels),
+                          str(sc.n_unchecked) if not sc.n_unchecked else f"[red]{sc.n_unchecked}[/red]")
+    out.print(table)
 
 
 def _device(name: str):
@@ -182,13 +198,14 @@ def _parse_hparams(items: list[str]) -> dict[str, dict[str, float]]:
 
 @app.command()
 def check(workbooks: list[Path] = typer.Argument(..., help="Workbooks written by 'xlbridge build'."),
-          device: str = typer.Option("cpu", help="Where the models run: cpu, cuda or auto (float64 on any).")):
+          device: str = typer.Option("cpu", help="Where the models run: cpu, cuda or auto (float64 on any)."),
+          show_coverage: bool = typer.Option(False, "--coverage", help="Also print, per sheet, how many formula cells are compared, checked as labels, or unchecked.")):
     """Recalculate workbooks in LibreOffice and compare every checked cell with PyTorch.
 
     Exits 1 when any quantity differs by more than its tolerance (1e-9, float64).
     """
     try:
-        if not run_checks(workbooks, device):
+        if not run_checks(workbooks, device, show_coverage):
             raise typer.Exit(code=1)
     except XlbridgeInputError as e:
         _fail(e)
