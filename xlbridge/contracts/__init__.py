@@ -1,6 +1,6 @@
 """Name contracts: every defined name a workbook carries, declared once, with its role.
 
-Workbooks describe themselves (DESIGN.md, principle 1): every parameter, data, output and loss
+Workbooks describe themselves (docs/architecture.md, principle 1): every parameter, data, output and loss
 block, and every formula that only repeats data (an id above a column, a character), has a
 defined name. A workbook's contract lists them, sheet kind by sheet kind; the builder writes
 exactly these names (tests hold it to that), parity reads them, and coverage

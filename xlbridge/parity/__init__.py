@@ -20,7 +20,7 @@ from xlbridge.contracts import FORMULA_ROLES, SHEET_KIND
 from xlbridge.engine import Book, recalculate
 from xlbridge.errors import XlbridgeInputError
 
-TOLERANCE = 1e-9  # float64 on both sides (DESIGN.md, principle 4)
+TOLERANCE = 1e-9  # float64 on both sides (docs/architecture.md, principle 4)
 
 
 @dataclass(frozen=True)
