@@ -57,11 +57,11 @@ import sys
 from pathlib import Path
 from xlbridge.engine.admit import admit
 from xlbridge.engine.book import Book, grids_from
-from xlbridge.parity import checker_for
+from xlbridge.parity import check_book
 args = sys.argv[1:]
 for src, copy in zip(args[::2], args[1::2]):
     book = Book(Path(src), admit(src), grids_from(admit(copy)), "cached")
-    assert all(c.passed for c in checker_for(book.kind, book.source)(book))
+    assert all(c.passed for c in check_book(book))
 """
 
 

@@ -12,7 +12,8 @@ import pytest
 from conftest import SHARED
 
 from xlbridge import text as T
-from xlbridge.builders.char_rnn import SHEETS, CharRnnConfig, build_char_rnn, glyph
+from xlbridge.builders.char_rnn import SHEETS, CharRnnConfig, build_char_rnn
+from xlbridge.text import glyph
 from xlbridge.engine import recalculate_many
 from xlbridge.errors import XlbridgeInputError
 from xlbridge.parity.char_rnn import check_char_rnn

@@ -11,7 +11,7 @@ import openpyxl
 import pytest
 from conftest import REPO, SHARED, make_ratings, workbook_content
 
-from xlbridge import names as N
+from xlbridge.contracts import collab as N
 from xlbridge.builders.collab import CollabConfig, build_collab
 from xlbridge.data import load_ratings, synthetic_ratings
 from xlbridge.engine import recalculate_many
@@ -55,10 +55,10 @@ def test_sheets_names_and_shapes(default_book):
     for sheet, registry in [("crosstab", N.CROSSTAB), ("dotprod", N.GRID), ("bias", N.GRID),
                             ("bias_sigmoid", N.GRID), (LOOKUP_SHEET, N.LOOKUP)]:
         names = _names(wb[sheet])
-        for entry in registry:
+        for entry in registry.names:
             sigmoid_only = entry.name in ("y_range", "y_low", "y_high")
             optional = (sheet == "dotprod" and (entry.name in ("user_bias", "movie_bias") or sigmoid_only)) or \
-                       (sheet == "bias" and sigmoid_only)
+                       (sheet in ("bias", LOOKUP_SHEET) and sigmoid_only)
             if optional:
                 assert entry.name not in names, (sheet, entry.name)
                 continue

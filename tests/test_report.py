@@ -24,6 +24,7 @@ def _results(bad: bool = False):
           Comparison("a sheet with a very long title indeed", "loss", 1, 0.0)]
     other = [Comparison("dotprod", "predictions", 225, 4e-16),
              Comparison("dotprod", "rmse", 1, 2e-6 if bad else 1e-16),
+             Comparison("dotprod", "user ids", 5, float("inf") if bad else 0.0, 0.0, False, ("user_ids",), True),
              Comparison("bias", "predictions", 225, float("inf") if bad else 3e-16)]
     return [Checked(Path("graddesc.xlsx"), "graddesc", ok),
             Checked(Path("some/folder/a_collab_workbook_with_a_long_name.xlsx"), "collab", other)]
@@ -35,9 +36,9 @@ def test_one_line_per_sheet_in_80_columns():
     rows = [line.split() for line in lines[2:6]]
     assert rows[0] == ["graddesc.xlsx", "basic", "SGD", "2", "600", "2.00e-08", "ok"]
     assert lines[3].startswith("graddesc.xlsx      a sheet with a ve… ")           # cut, and says so
-    assert rows[2][-5:] == ["dotprod", "2", "226", "4.00e-16", "ok"] and rows[2][0].endswith("…")
-    assert lines[-1] == "PASS: 6 quantities, 1052 cells checked, max |diff| 2.00e-08"
-    assert lines[-2].startswith("Tolerances: 1e-09, 1e-06.")
+    assert rows[2][-5:] == ["dotprod", "3", "231", "4.00e-16", "ok"] and rows[2][0].endswith("…")
+    assert lines[-1] == "PASS: 7 quantities, 1057 cells checked, max |diff| 2.00e-08"
+    assert lines[-2].startswith("Tolerances: 1e-09, 1e-06, labels exact.")
 
 
 def test_a_failing_sheet_names_its_failing_quantities():
@@ -45,8 +46,9 @@ def test_a_failing_sheet_names_its_failing_quantities():
     assert lines[0] == "Parity: Gnumeric recalculation vs PyTorch (float64)"
     dotprod = next(i for i, line in enumerate(lines) if " dotprod " in line)
     assert lines[dotprod].endswith("MISMATCH") and lines[dotprod + 1] == "  - rmse: 1 cells, max |diff| 2.00e-06 > tol 1e-09"
-    assert lines[dotprod + 2].split()[-2:] == ["inf", "MISMATCH"] and lines[dotprod + 3].startswith("  - predictions: 225")
-    assert lines[-1].startswith("FAIL: 6 quantities") and lines[-1].endswith("max |diff| inf")
+    assert lines[dotprod + 2] == "  - user ids: 5 cells, not equal to the data they repeat"
+    assert lines[dotprod + 3].split()[-2:] == ["inf", "MISMATCH"] and lines[dotprod + 4].startswith("  - predictions: 225")
+    assert lines[-1].startswith("FAIL: 7 quantities") and lines[-1].endswith("max |diff| inf")
     assert all(len(line) <= WIDTH for line in lines)
 
 
@@ -55,7 +57,8 @@ def test_verbose_lists_every_quantity():
     assert "graddesc.xlsx, sheet 'basic SGD'" in lines
     fd = next(line for line in lines if "fd_grad_a" in line)
     assert fd.split() == ["fd_grad_a", "300", "2.00e-08", "rel", "1e-06", "ok"]
-    assert sum(1 for line in lines if line.startswith("  ") and not line.strip().startswith("quantity")) == 6
+    assert next(line for line in lines if "user ids" in line).split()[-2:] == ["exact", "ok"]
+    assert sum(1 for line in lines if line.startswith("  ") and not line.strip().startswith("quantity")) == 7
     assert lines[-1].startswith("PASS:") and all(len(line) <= WIDTH for line in lines)
 
 
@@ -64,8 +67,9 @@ def test_json_has_every_comparison_and_no_infinity():
     assert doc["engine"] == "LibreOffice" and doc["passed"] is False and doc["seconds"] == 1.235
     assert [w["passed"] for w in doc["workbooks"]] == [True, False]
     comps = doc["workbooks"][1]["comparisons"]
-    assert len(comps) == 3 and comps[2] == {"sheet": "bias", "quantity": "predictions", "cells": 225, "max_diff": None,
-                                            "tol": 1e-9, "relative": False, "passed": False}
+    assert len(comps) == 4 and comps[2]["label"] and comps[2]["names"] == ["user_ids"] and comps[3] == {"sheet": "bias", "quantity": "predictions", "cells": 225, "max_diff": None,
+                                            "tol": 1e-9, "relative": False, "passed": False,
+                                            "names": [], "label": False}
     assert doc["workbooks"][0]["comparisons"][1]["max_diff"] == 2e-8 and doc["summary"].startswith("FAIL:")
 
 
@@ -73,13 +77,15 @@ def test_json_has_every_comparison_and_no_infinity():
 def test_check_prints_the_short_report_and_keeps_its_exit_codes(tmp_path):
     run = lambda *a: subprocess.run([sys.executable, "-m", "xlbridge", "check", *map(str, a)],  # noqa: E731
                                     capture_output=True, text=True, timeout=600)
+    doc = json.loads(run(*BOOKS, "--json").stdout)
     proc = run(*BOOKS)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     assert all(len(line) <= WIDTH for line in lines), max(lines, key=len)
     sheets = [line for line in lines if line.endswith(" ok")]
-    assert len(sheets) == 16 and lines[1].split()[:3] == ["workbook", "sheet", "quantities"]
-    assert any(line.startswith("PASS: 153 quantities") for line in lines)
+    want = {(Path(w["path"]).name, c["sheet"]) for w in doc["workbooks"] for c in w["comparisons"]}
+    assert len(sheets) == len(want) > 10 and lines[1].split()[:3] == ["workbook", "sheet", "quantities"]
+    assert doc["passed"] and doc["summary"].startswith("PASS:") and doc["summary"] in lines
     tampered = tmp_path / "tampered.xlsx"
     wb = openpyxl.load_workbook(BOOKS[1])
     ws = wb["dotprod"]
@@ -92,7 +98,7 @@ def test_check_prints_the_short_report_and_keeps_its_exit_codes(tmp_path):
     (book,) = doc["workbooks"]
     assert book["path"] == str(tampered) and book["kind"] == "collab" and not book["passed"]
     bad = [(c["sheet"], c["quantity"]) for c in book["comparisons"] if not c["passed"]]
-    assert bad == [("dotprod", "rmse")] and len(book["comparisons"]) == 12
+    assert bad == [("dotprod", "rmse")] and len(book["comparisons"]) > 12
     proc = run(tmp_path / "missing.xlsx", "--json")
     assert proc.returncode == 2 and proc.stdout == "" and "no such workbook" in proc.stderr
 

@@ -44,18 +44,15 @@ def _guard_overwrite(path: Path, force: bool) -> None:
         raise XlbridgeInputError(f"{path}: was edited since xlbridge built it; pass --force to overwrite it")
 
 
-def report(results, engine: str, *, verbose: bool = False, as_json: bool = False, seconds: float | None = None) -> bool:
+def report(results, engine: str, *, verbose: bool = False, seconds: float | None = None) -> bool:
     """Print the parity report (xlbridge/report.py); True when every quantity is within tolerance."""
-    from xlbridge.report import json_document, text_lines
+    from xlbridge.report import text_lines
 
-    if as_json:
-        print(json_document(results, engine, seconds))
-    else:
-        for line in text_lines(results, engine, verbose):
-            out.print(line, markup=False, highlight=False, soft_wrap=True)
-        if seconds is not None:
-            out.print(f"{engine}: {len(results)} workbook(s) recalculated and compared in {seconds:.1f} s",
-                      markup=False, highlight=False)
+    for line in text_lines(results, engine, verbose):
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+    if seconds is not None:
+        out.print(f"{engine}: {len(results)} workbook(s) recalculated and compared in {seconds:.1f} s",
+                  markup=False, highlight=False)
     return all(r.passed for r in results)
 
 
@@ -65,12 +62,13 @@ def _start_engine(engine: str = "libreoffice") -> None:
     start(engine)
 
 
-def run_checks(paths: list[Path], device: str = "cpu", *, engine: str = "libreoffice", verbose: bool = False,
-               as_json: bool = False, timeout: float | None = None) -> bool:
+def run_checks(paths: list[Path], device: str = "cpu", show_coverage: bool = False, *, engine: str = "libreoffice",
+               verbose: bool = False, as_json: bool = False, timeout: float | None = None) -> bool:
     """Recalculate the workbooks in one engine run and compare them with the models; print the report."""
     from xlbridge import engine as engines
-    from xlbridge.parity import checker_for
-    from xlbridge.report import Checked
+    from xlbridge.parity import check_book
+    from xlbridge.report import Checked, json_document
+    from xlbridge.workbooks import registry_entry
 
     engine = params.check(engine, params.OneOf(tuple(engines.ENGINES)), "--engine")
     timeout = engines.TIMEOUT_S if timeout is None else params.check(timeout, params.POSITIVE, "--timeout")
@@ -79,12 +77,37 @@ def run_checks(paths: list[Path], device: str = "cpu", *, engine: str = "libreof
     _start_engine(engine)  # it boots while the files are checked and torch is imported
     books = engines.submit(paths, engine=engine, timeout=timeout)
     try:
-        checkers = [checker_for(b.kind, b.source) for b in books]  # imports the models while the engine works
-        results = [Checked(p, b.kind, fn(b, device=on)) for p, b, fn in zip(paths, books, checkers)]
+        for b in books:  # a foreign file fails now; the models are imported while the engine works
+            registry_entry(b.kind, b.source).checker()
+        results = [Checked(p, b.kind, check_book(b, on)) for p, b in zip(paths, books)]
     finally:
         for b in books:
             b.cancel()
-    return report(results, engines.ENGINES[engine], verbose=verbose, as_json=as_json, seconds=time.perf_counter() - t)
+    seconds = time.perf_counter() - t
+    if as_json:
+        from xlbridge.coverage import coverage
+
+        covered = {r.path: coverage(r.path, r.comparisons) for r in results} if show_coverage else None
+        print(json_document(results, engines.ENGINES[engine], seconds, covered))
+        return all(r.passed for r in results)
+    ok = report(results, engines.ENGINES[engine], verbose=verbose, seconds=seconds)
+    if show_coverage:
+        print_coverage({r.path: r.comparisons for r in results})
+    return ok
+
+
+def print_coverage(results_by_path: dict) -> None:
+    """Per sheet: formula cells, compared with the models, labels checked, unchecked."""
+    from xlbridge.coverage import coverage
+
+    table = Table(title="Coverage: every formula cell compared or checked")
+    for col in ("workbook", "sheet", "formulas", "compared", "labels", "unchecked"):
+        table.add_column(col, justify="left" if col in ("workbook", "sheet") else "right")
+    for path, results in results_by_path.items():
+        for sc in coverage(path, results):
+            table.add_row(path.name, sc.sheet, str(sc.formulas), str(sc.compared), str(sc.labels),
+                          str(sc.n_unchecked) if not sc.n_unchecked else f"[red]{sc.n_unchecked}[/red]")
+    out.print(table)
 
 
 def _device(name: str):
@@ -194,6 +217,7 @@ def check(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document with every comparison (for scripts)."),
     timeout: Optional[float] = typer.Option(None, help="Seconds the engine may spend on one workbook (default 120)."),
     device: str = typer.Option("cpu", help="Where the models run: cpu, cuda or auto (float64 on any)."),
+    show_coverage: bool = typer.Option(False, "--coverage", help="Also print, per sheet, how many formula cells are compared, checked as labels, or unchecked."),
 ):
     """Recalculate workbooks in a real spreadsheet engine and compare every checked cell with PyTorch.
 
@@ -201,7 +225,8 @@ def check(
     (1e-9, float64), 2 when a file is not a sound workbook (nothing is compared then).
     """
     try:
-        if not run_checks(workbooks, device, engine=engine, verbose=verbose, as_json=as_json, timeout=timeout):
+        if not run_checks(workbooks, device, show_coverage, engine=engine, verbose=verbose, as_json=as_json,
+                          timeout=timeout):
             raise typer.Exit(code=1)
     except XlbridgeInputError as e:
         _fail(e)

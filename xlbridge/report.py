@@ -76,11 +76,14 @@ def text_lines(results: list[Checked], engine: str, verbose: bool = False) -> li
             for c in comps:
                 if not c.passed:  # say which quantity, so the reader knows where to look
                     what = f"  - {c.quantity}: {c.cells} cells, max |diff| {_diff(c.max_diff)}" \
-                           f"{' (relative)' if c.relative else ''} > tol {c.tol:.0e}"
+                           f"{' (relative)' if c.relative else ''} > tol {c.tol:.0e}" if not c.label else \
+                           f"  - {c.quantity}: {c.cells} cells, not equal to the data they repeat"
                     lines.append(_fit(what, WIDTH))
-    tols = ", ".join(f"{t:.0e}" for t in sorted({c.tol for r in results for c in r.comparisons}))
+    comps = [c for r in results for c in r.comparisons]
+    tols = [f"{t:.0e}" for t in sorted({c.tol for c in comps if not c.label})]
+    tols += ["labels exact"] if any(c.label for c in comps) else []
     lines += ["max |diff|: the largest over the sheet's quantities, some relative per cell.",
-              _fit(f"Tolerances: {tols}. --verbose lists every quantity with its tolerance.", WIDTH)]
+              _fit(f"Tolerances: {', '.join(tols)}. --verbose lists every quantity with its tolerance.", WIDTH)]
     lines.append(verdict(results))
     return lines
 
@@ -93,7 +96,7 @@ def _verbose_lines(results: list[Checked], engine: str) -> list[str]:
             lines += ["", f"{r.path.name}, sheet '{sheet}'", row.format("quantity", "cells", "max |diff|", "tol", "result")]
             for c in comps:
                 lines.append(row.format(_fit(c.quantity, 36), c.cells, _diff(c.max_diff) + (" rel" if c.relative else "    "),
-                                        f"{c.tol:.0e}", "ok" if c.passed else "MISMATCH"))
+                                        f"{c.tol:.0e}" if c.tol else "exact", "ok" if c.passed else "MISMATCH"))
     lines += ["", verdict(results)]
     return lines
 
@@ -102,8 +105,9 @@ def _number(x: float):
     return x if math.isfinite(x) else None  # JSON has no inf or NaN: null, with passed false
 
 
-def json_document(results: list[Checked], engine: str, seconds: float | None = None) -> str:
-    """Every comparison as one JSON document."""
+def json_document(results: list[Checked], engine: str, seconds: float | None = None, coverage: dict | None = None) -> str:
+    """Every comparison as one JSON document; with `coverage` ({path: [SheetCoverage]}, from
+    xlbridge.coverage), each workbook's formula cells compared, checked as labels, unchecked."""
     doc = {
         "engine": engine,
         "passed": all(r.passed for r in results),
@@ -114,7 +118,10 @@ def json_document(results: list[Checked], engine: str, seconds: float | None = N
             "kind": r.kind,
             "passed": r.passed,
             "comparisons": [{"sheet": c.sheet, "quantity": c.quantity, "cells": c.cells, "max_diff": _number(c.max_diff),
-                             "tol": c.tol, "relative": c.relative, "passed": c.passed} for c in r.comparisons],
+                             "tol": c.tol, "relative": c.relative, "passed": c.passed, "names": list(c.names),
+                             "label": c.label} for c in r.comparisons],
+            **({"coverage": [{"sheet": sc.sheet, "formulas": sc.formulas, "compared": sc.compared, "labels": sc.labels,
+                              "unchecked": sc.n_unchecked} for sc in coverage[r.path]]} if coverage else {}),
         } for r in results],
     }
     return json.dumps(doc, indent=1, ensure_ascii=False)

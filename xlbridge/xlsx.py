@@ -1,6 +1,6 @@
 """Small openpyxl helpers every builder shares: references, defined names, safe text, atomic save.
 
-Defined names are the contract between a workbook and the Python side (DESIGN.md, principle 1):
+Defined names are the contract between a workbook and the Python side (docs/architecture.md, principle 1):
 builders write them here, the engine, parity, the solver and the UDFs read them back.
 """
 

@@ -2,7 +2,7 @@
 without the sigmoid range) and the embedding lookup, as live formulas.
 
 Mirrors models/collab.py: each formula writer below carries the torch expression it
-implements. Every block gets a sheet-scoped defined name (xlbridge/names.py) and every
+implements. Every block gets a sheet-scoped defined name (xlbridge/contracts/collab.py) and every
 optimisable sheet an Excel Solver model, so Excel's Solver dialog opens filled in.
 """
 
@@ -17,15 +17,14 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter as col_letter
 
-from xlbridge import names as N
-from xlbridge.builders.common import loss_cell, name_block, sheet_title, write_block
+from xlbridge.builders.common import loss_cell, name_block, sheet_kind, sheet_title, write_block
+from xlbridge.contracts.collab import COLLAB, GRID
 from xlbridge.data import CROSSTAB_SIZE, Crosstab, Ratings, crosstab
 from xlbridge.errors import XlbridgeInputError
 from xlbridge.params import ANY_NUMBER, NON_NEGATIVE, POSITIVE, SEED, Interval, validate
 from xlbridge.styles import header, intro_sheet, label, note, paint, print_on_one_page, widths
 from xlbridge.xlsx import a1, add_name, block, range_ref, save_atomic, set_text, set_workbook_kind
 
-KIND = "collab"
 SHEETS = {"crosstab": "crosstab", "dotprod": "dotprod", "bias": "bias",
           "sigmoid": "bias_sigmoid", "lookup": "embedding lookup"}
 
@@ -113,6 +112,7 @@ def _solver_model(wb, ws, objective: str, changing: list[str], minimise: bool = 
 
 def _crosstab_sheet(wb, ct: Crosstab):
     ws = wb.create_sheet(SHEETS["crosstab"])
+    sheet_kind(wb, ws, "crosstab")
     tag = " (SYNTHETIC data)" if ct.synthetic else ""
     sheet_title(ws, f"Ratings crosstab: top {len(ct.user_ids)} users x top {len(ct.movie_ids)} movies{tag}",
            f"Source: {ct.source}. Empty cell = no rating. Each model sheet holds a copy of these ratings.")
@@ -196,6 +196,7 @@ def _grid_sheet(wb, title, ct: Crosstab, start: StartValues, *, biases: bool, y_
     U, M, K = len(ct.user_ids), len(ct.movie_ids), start.user_factors.shape[1]
     L = GridLayout(U, M, K)
     ws = wb.create_sheet(title)
+    sheet_kind(wb, ws, "grid")
 
     if y_range is None and not biases:
         sheet_title(ws, "DotProduct: prediction = user_factors . movie_factors",
@@ -227,6 +228,8 @@ def _grid_sheet(wb, title, ct: Crosstab, start: StartValues, *, biases: bool, y_
     paint(ws, f"{a1(L.r_rat, L.c0)}:{a1(L.r_rat + U - 1, L.c1)}", "data", "0.0")
     header(ws, f"{a1(L.r_ids, L.c0)}:{a1(L.r_ids, L.c1)}")
     name_block(wb, ws, "ratings", L.r_rat, L.c0, L.r_rat + U - 1, L.c1)
+    name_block(wb, ws, "user_ids", L.r_rat, 1, L.r_rat + U - 1, 1)
+    name_block(wb, ws, "movie_ids", L.r_ids, L.c0, L.r_ids, L.c1)
 
     # Parameters: movie_factors as K rows (one column per movie), user_factors as U rows.
     label(ws.cell(L.r_mf - 1, L.c0), "movie_factors (one column per movie)")
@@ -238,7 +241,8 @@ def _grid_sheet(wb, title, ct: Crosstab, start: StartValues, *, biases: bool, y_
     for k in range(K):
         label(ws.cell(L.r_hdr, L.c_uf + k), f"factor {k + 1}")
     for i in range(U):
-        ws.cell(L.r_u + i, 1, f"={a1(L.r_rat + i, 1)}")
+        ws.cell(L.r_u + i, 1, f"={a1(L.r_rat + i, 1)}")   # the user id, repeated beside the predictions
+    name_block(wb, ws, "prediction_user_ids", L.r_u, 1, L.r_u + U - 1, 1)
     write_block(ws, L.r_u, L.c_uf, start.user_factors, "param")
     name_block(wb, ws, "user_factors", L.r_u, L.c_uf, L.r_u + U - 1, L.c_uf + K - 1)
     changing = [range_ref(title, L.r_u, L.c_uf, L.r_u + U - 1, L.c_uf + K - 1),
@@ -256,7 +260,8 @@ def _grid_sheet(wb, title, ct: Crosstab, start: StartValues, *, biases: bool, y_
     # Predictions, one formula per crosstab cell, 0 where there is no rating (as in the course).
     label(ws.cell(L.r_hdr - 1, L.c0), "predictions")
     for j in range(M):
-        ws.cell(L.r_hdr, L.c0 + j, f"={a1(L.r_ids, L.c0 + j)}")
+        ws.cell(L.r_hdr, L.c0 + j, f"={a1(L.r_ids, L.c0 + j)}")   # the movie id, repeated above its column
+    name_block(wb, ws, "prediction_movie_ids", L.r_hdr, L.c0, L.r_hdr, L.c1)
     header(ws, f"{a1(L.r_hdr, 1)}:{a1(L.r_hdr, L.c1)}")
     for i in range(U):
         r = L.r_u + i
@@ -300,6 +305,7 @@ def _grid_sheet(wb, title, ct: Crosstab, start: StartValues, *, biases: bool, y_
 def _lookup_sheet(wb, ct: Crosstab, start: StartValues, y_range=None):
     title = SHEETS["lookup"]
     ws = wb.create_sheet(title)
+    sheet_kind(wb, ws, "lookup")
     U, M, K = len(ct.user_ids), len(ct.movie_ids), start.user_factors.shape[1]
     long = ct.long
     n = len(long)
@@ -368,6 +374,9 @@ def _lookup_sheet(wb, ct: Crosstab, start: StartValues, y_range=None):
     paint(ws, f"{a1(r0, c_uf)}:{a1(r1, c_mb)}", "output")
     paint(ws, f"{a1(r0, c_pred)}:{a1(r1, c_err)}", "output")
     note(ws.cell(r0, c_uf), "INDEX(user_factors, MATCH(userId, user_ids, 0), k): the embedding lookup, non-volatile.")
+    for nm, c0, c1 in (("looked_up_user_factors", c_uf, c_uf + K - 1), ("looked_up_movie_factors", c_mf, c_mf + K - 1),
+                       ("looked_up_user_bias", c_ub, c_ub), ("looked_up_movie_bias", c_mb, c_mb)):
+        name_block(wb, ws, nm, r0, c0, r1, c1)
     for nm, c in (("rating_user", 1), ("rating_movie", 2), ("rating", 3), ("predictions", c_pred), ("squared_errors", c_err)):
         name_block(wb, ws, nm, r0, c, r1, c)
 
@@ -396,6 +405,7 @@ def _lookup_sheet(wb, ct: Crosstab, start: StartValues, y_range=None):
         # torch: F.one_hot(u, num_classes=U)
         ws.cell(oh + 3, tc + 1 + j, f"=IF({a1(oh + 2, tc + 1 + j)}=onehot_user,1,0)")
     paint(ws, f"{a1(oh + 3, tc + 1)}:{a1(oh + 3, tc + U)}", "output", "0")
+    name_block(wb, ws, "onehot_ids", oh + 2, tc + 1, oh + 2, tc + U)
     name_block(wb, ws, "onehot", oh + 3, tc + 1, oh + 3, tc + U)
     label(ws.cell(oh + 4, tc), "one-hot x factors")
     for k in range(K):
@@ -423,7 +433,7 @@ def _intro(wb, ct: Crosstab, config: CollabConfig):
     data = ("SYNTHETIC data: a deterministic MovieLens-shaped sample generated from a planted low-rank "
             "model, for offline use. Rebuild from real MovieLens with 'xlbridge build --ratings PATH'."
             if ct.synthetic else f"MovieLens ratings from {ct.source}.")
-    name_list = "; ".join(f"{n.name} ({n.shape}, {n.role})" for n in N.GRID)
+    name_list = "; ".join(f"{n.name} ({n.shape}, {n.role})" for n in GRID.names)
     intro_sheet(wb, "Collaborative filtering: the lesson's models as live formulas", [
         ("Data", f"{data} The crosstab holds the {len(ct.user_ids)} most active users and the "
                  f"{len(ct.movie_ids)} most rated movies (ties: smaller id first); a duplicate (user, movie) "
@@ -480,7 +490,7 @@ def build_collab(data: Ratings, path, config: CollabConfig = CollabConfig(), tra
     for ws in wb.worksheets:
         print_on_one_page(ws)
     wb.active = 0
-    set_workbook_kind(wb, KIND)
+    set_workbook_kind(wb, COLLAB.kind)
     return save_atomic(wb, path)
 
 
@@ -529,3 +539,10 @@ def _trained_sheets(wb, ct: Crosstab, trained, config: CollabConfig) -> None:
         ("Sheets", "Each model sheet computes the trained model's equation from its orange cells, so its predictions "
                    "and loss are the PyTorch model's on these ratings. 'xlbridge check' proves it in LibreOffice."),
     ])
+
+
+def build_default(path) -> Path:
+    """The main command's collab_filter.xlsx: the labelled synthetic sample, seeded start values."""
+    from xlbridge.data import synthetic_ratings
+
+    return build_collab(synthetic_ratings(), path, CollabConfig())

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from openpyxl.utils import get_column_letter as col_letter
 
-from xlbridge.builders.common import loss_cell, name_block, sheet_title, write_block
+from xlbridge.builders.common import loss_cell, name_block, sheet_kind, sheet_title, write_block
 from xlbridge.data import Crosstab
 from xlbridge.styles import header, label, note, paint, widths
 from xlbridge.xlsx import a1, block
@@ -30,6 +30,7 @@ def collab_nn_sheet(wb, ct: Crosstab, w: dict, user_rows: np.ndarray, movie_rows
     """Write the sheet for the first `n_rows` ratings of the crosstab; `w` holds CollabNN's
     state_dict as float64 arrays, `user_rows`/`movie_rows` the crosstab's rows in its tables."""
     ws = wb.create_sheet(TITLE)
+    sheet_kind(wb, ws, "nn")
     uf, mf = w["user_factors.weight"][user_rows], w["movie_factors.weight"][movie_rows]   # (U, Fu), (M, Fm)
     w1, b1 = w["layers.0.weight"], w["layers.0.bias"]                                    # (H, Fu + Fm), (H,)
     w2, b2 = w["layers.2.weight"], w["layers.2.bias"]                                    # (1, H), (1,)

@@ -1,6 +1,6 @@
 """The real spreadsheet engines: recalculate workbooks, read the values by defined name.
 
-Parity is judged by an engine a user opens the file with (DESIGN.md, principle 3):
+Parity is judged by an engine a user opens the file with (docs/architecture.md, principle 3):
 
     libreoffice   one headless soffice per Python process, driven over UNO (office.py); where
                   Python cannot import LibreOffice's bridge, `soffice --convert-to` per call

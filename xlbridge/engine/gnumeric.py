@@ -1,7 +1,7 @@
 """Gnumeric as a second, independent engine: `ssconvert --recalc` writes a recalculated copy.
 
 Gnumeric shares no code with LibreOffice or Excel, so a workbook that both recalculate to the
-PyTorch values is proven twice (DESIGN.md, principle 3). One ssconvert process per workbook,
+PyTorch values is proven twice (docs/architecture.md, principle 3). One ssconvert process per workbook,
 on a copy (the input is never touched); its output is read with xlbridge.calc.reader.
 """
 

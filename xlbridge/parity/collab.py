@@ -15,7 +15,7 @@ from xlbridge.models.collab import from_arrays, predict_all
 from xlbridge.models.collab_nn import CollabNN
 from xlbridge.engine import Book
 from xlbridge.errors import XlbridgeInputError
-from xlbridge.parity import Comparison, compare, register
+from xlbridge.parity import Comparison, compare, compare_labels, sheet_kind
 
 
 def _has(book: Book, sheet: str, name: str) -> bool:
@@ -48,7 +48,11 @@ def check_grid_sheet(book: Book, sheet: str, device="cpu") -> list[Comparison]:
     with torch.no_grad():
         want_rmse = torch.sqrt(F.mse_loss(model(u, m), r)).item()
     return [compare(sheet, "predictions", v("predictions"), want_pred),
-            compare(sheet, "rmse", v("rmse"), [[want_rmse]])]
+            compare(sheet, "rmse", v("rmse"), [[want_rmse]]),
+            compare_labels(sheet, "user ids beside the predictions", book.raw("prediction_user_ids", sheet),
+                           book.raw("user_ids", sheet), ("prediction_user_ids",)),
+            compare_labels(sheet, "movie ids above the predictions", book.raw("prediction_movie_ids", sheet),
+                           book.raw("movie_ids", sheet), ("prediction_movie_ids",))]
 
 
 def check_lookup_sheet(book: Book, sheet: str, device="cpu") -> list[Comparison]:
@@ -68,10 +72,15 @@ def check_lookup_sheet(book: Book, sheet: str, device="cpu") -> list[Comparison]
         who = _indices(v("onehot_user"), user_ids, "user id", sheet, device)
         onehot = F.one_hot(who, num_classes=len(user_ids.ravel())).double()   # (1, U)
         product = onehot @ model.user_factors.weight                    # (1, K)
-    return [compare(sheet, "predictions", v("predictions"), pred[:, None]),
+        looked_up = {"looked_up_user_factors": model.user_factors(u), "looked_up_movie_factors": model.movie_factors(m),
+                     "looked_up_user_bias": model.user_bias(u), "looked_up_movie_bias": model.movie_bias(m)}
+    return [*(compare(sheet, name, v(name), want) for name, want in looked_up.items()),
+            compare(sheet, "predictions", v("predictions"), pred[:, None]),
             compare(sheet, "squared_errors", v("squared_errors"), sq[:, None]),
             compare(sheet, "mse", v("mse"), [[mse.item()]]),
             compare(sheet, "rmse", v("rmse"), [[mse.sqrt().item()]]),
+            compare_labels(sheet, "user ids of the one-hot vector", book.raw("onehot_ids", sheet),
+                           [row[0] for row in book.raw("user_ids", sheet)], ("onehot_ids",)),
             compare(sheet, "onehot", v("onehot"), onehot),
             compare(sheet, "onehot_product", v("onehot_product"), product)]
 
@@ -99,25 +108,26 @@ def check_nn_sheet(book: Book, sheet: str, device="cpu") -> list[Comparison]:
         pred = model(u, m)                                                      # (N,)
         sq = (pred - r) ** 2
         mse = F.mse_loss(pred, r)
-    return [compare(sheet, "embedded cat(user, movie)", v("embedded"), x),
-            compare(sheet, "hidden relu(layers[0](x))", v("hidden"), hidden),
-            compare(sheet, "output layers[2](h)", v("output"), out),
+    return [compare(sheet, "embedded cat(user, movie)", v("embedded"), x, names=("embedded",)),
+            compare(sheet, "hidden relu(layers[0](x))", v("hidden"), hidden, names=("hidden",)),
+            compare(sheet, "output layers[2](h)", v("output"), out, names=("output",)),
             compare(sheet, "predictions", v("predictions"), pred[:, None]),
             compare(sheet, "squared_errors", v("squared_errors"), sq[:, None]),
             compare(sheet, "mse", v("mse"), [[mse.item()]]),
             compare(sheet, "rmse", v("rmse"), [[mse.sqrt().item()]])]
 
 
-@register("collab")
+CHECKERS = {"grid": check_grid_sheet, "lookup": check_lookup_sheet, "nn": check_nn_sheet}
+
+
 def check_collab(book: Book, device="cpu") -> list[Comparison]:
+    """Every model sheet of a collab workbook, each by the checker of its kind."""
     results = []
     for sheet in book.sheets_with("predictions"):
-        if _has(book, sheet, "hidden_weight"):
-            results += check_nn_sheet(book, sheet, device)
-        elif _has(book, sheet, "rating_user"):
-            results += check_lookup_sheet(book, sheet, device)
-        else:
-            results += check_grid_sheet(book, sheet, device)
+        kind = sheet_kind(book, sheet)
+        if kind not in CHECKERS:
+            raise XlbridgeInputError(f"{book.source}: sheet '{sheet}' has predictions but is no model sheet ({kind!r})")
+        results += CHECKERS[kind](book, sheet, device)
     if not results:
         raise XlbridgeInputError(f"{book.source}: no model sheet found (no sheet has a 'predictions' name)")
     return results
