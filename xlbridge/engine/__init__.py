@@ -59,8 +59,8 @@ def submit(paths, *, engine: str = "libreoffice", timeout: float = TIMEOUT_S, ou
     Each file is checked before the engine sees it (bad input raises here), then handed
     over: the engine works through them in the background, in order. A Book's names and kind
     are there at once, and reading its first value waits for its recalculation, so a caller
-    compares one workbook (or imports torch) while the engine works on the next. `timeout` bounds each
-    workbook's recalculation in seconds. With `out_dir`, the recalculated copies are also
+    compares one workbook (or imports torch) while the engine works on the next. `timeout`
+    bounds each workbook's recalculation in seconds. With `out_dir`, the recalculated copies are also
     written there (b0.xlsx, b1.xlsx, ...)."""
     if engine not in ENGINES:
         raise XlbridgeInputError(f"unknown engine {engine!r}: use {' or '.join(ENGINES)}")
@@ -69,10 +69,12 @@ def submit(paths, *, engine: str = "libreoffice", timeout: float = TIMEOUT_S, ou
         Path(out_dir).mkdir(parents=True, exist_ok=True)
     if engine == "gnumeric":
         gnumeric.find_ssconvert()
-        worker, recalc = _worker("gnumeric"), gnumeric.recalculate
+        run = lambda p, data, store: _worker("gnumeric").submit(gnumeric.recalculate, p, timeout, store)  # noqa: E731
     elif uses_uno():
         find_soffice()
-        worker, recalc = _worker("libreoffice"), office().recalculate
+        areas = lambda data: {s.title: (s.max_row, s.max_col) for s in data.sheets}  # noqa: E731
+        run = lambda p, data, store: _worker("libreoffice").submit(office().recalculate, p, timeout, store,  # noqa: E731
+                                                                   areas(data))
     else:
         return _convert_books(paths, timeout, out_dir)
     books = []
@@ -80,7 +82,7 @@ def submit(paths, *, engine: str = "libreoffice", timeout: float = TIMEOUT_S, ou
         for i, p in enumerate(paths):
             data = admit(p)  # each file is handed over as soon as it passed: the engine starts on it
             store = Path(out_dir) / f"b{i}.xlsx" if out_dir is not None else None
-            books.append(Book(p, data, worker.submit(recalc, p, timeout, store), ENGINES[engine]))
+            books.append(Book(p, data, run(p, data, store), ENGINES[engine]))
     except BaseException:
         for book in books:
             book.cancel()

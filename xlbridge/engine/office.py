@@ -117,9 +117,14 @@ class Office:
         self._desktop = ctx.ServiceManager.createInstanceWithContext("com.sun.star.frame.Desktop", ctx)
         return self._desktop
 
-    def recalculate(self, path: Path, timeout: float, store: Path | None = None) -> dict[str, list]:
-        """Load `path` hidden, recalculate it, read every sheet's values (rows from A1) and close
-        it; with `store`, also save the recalculated workbook there as .xlsx."""
+    def recalculate(self, path: Path, timeout: float, store: Path | None, areas: dict[str, tuple[int, int]]
+                    ) -> dict[str, list]:
+        """Load `path` hidden, recalculate it, read each sheet's values and close it; with
+        `store`, also save the recalculated workbook there as .xlsx.
+
+        `areas` gives each sheet's extent in the file (rows, columns from A1, as the safety
+        checks counted them): formulas write only into their own cells, so that is all there is
+        to read, however far a sheet's formatting reaches."""
         with self._lock:
             expired = threading.Event()
 
@@ -135,7 +140,7 @@ class Office:
                     shutil.copyfile(path, copy)
                     desktop = self._connect()
                     watchdog.start()
-                    return self._load_and_read(desktop, path, copy, store)
+                    return self._load_and_read(desktop, path, copy, store, areas)
             except Exception as e:
                 watchdog.cancel()
                 if expired.is_set():
@@ -150,7 +155,7 @@ class Office:
             finally:
                 watchdog.cancel()
 
-    def _load_and_read(self, desktop, source: Path, copy: Path, store: Path | None) -> dict[str, list]:
+    def _load_and_read(self, desktop, source: Path, copy: Path, store: Path | None, areas) -> dict[str, list]:
         uno = import_uno()
         from com.sun.star.sheet.FormulaResult import ERROR
 
@@ -166,15 +171,16 @@ class Office:
             doc.calculateAll()
             grids = {}
             for sheet in doc.Sheets:
-                cursor = sheet.createCursor()
-                cursor.gotoEndOfUsedArea(False)
-                end = cursor.RangeAddress
-                data = sheet.getCellRangeByPosition(0, 0, end.EndColumn, end.EndRow).getDataArray()
+                n_rows, n_cols = areas.get(sheet.Name, (0, 0))
+                if not n_rows:
+                    grids[sheet.Name] = []
+                    continue
+                data = sheet.getCellRangeByPosition(0, 0, n_cols - 1, n_rows - 1).getDataArray()
                 # getDataArray gives '' for an empty cell and None for an error: None and the error's name
                 rows = [[None if v == "" else v for v in row] for row in data]
                 for block in sheet.queryFormulaCells(ERROR).getRangeAddresses():
-                    for r in range(block.StartRow, block.EndRow + 1):
-                        for c in range(block.StartColumn, block.EndColumn + 1):
+                    for r in range(block.StartRow, min(block.EndRow + 1, n_rows)):
+                        for c in range(block.StartColumn, min(block.EndColumn + 1, n_cols)):
                             code = sheet.getCellByPosition(c, r).getError()
                             if code in CIRCULAR:
                                 raise XlbridgeInputError(f"{source}: sheet '{sheet.Name}' cell {_a1(r, c)}: "
