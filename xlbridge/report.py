@@ -42,6 +42,13 @@ def _diff(x: float) -> str:
     return f"{x:.2e}" if math.isfinite(x) else "none" if math.isnan(x) else "inf"
 
 
+def _why(c) -> str:
+    """A failed comparison in words."""
+    if c.label:
+        return f"{c.quantity}: {c.cells} cells, not equal to the data they repeat"
+    return f"{c.quantity}: {c.cells} cells, max |diff| {_diff(c.max_diff)}{' (relative)' if c.relative else ''} > tol {c.tol:.0e}"
+
+
 def _sheets(checked: Checked) -> dict[str, list]:
     """Comparisons by sheet, in the order the checker made them."""
     out: dict[str, list] = {}
@@ -73,12 +80,8 @@ def text_lines(results: list[Checked], engine: str, verbose: bool = False) -> li
             ok = all(c.passed for c in comps)
             lines.append(_ROW.format(_fit(r.path.name, 18), _fit(sheet, 18), len(comps), sum(c.cells for c in comps),
                                      _diff(max(c.max_diff for c in comps)), "ok" if ok else "MISMATCH"))
-            for c in comps:
-                if not c.passed:  # say which quantity, so the reader knows where to look
-                    what = f"  - {c.quantity}: {c.cells} cells, max |diff| {_diff(c.max_diff)}" \
-                           f"{' (relative)' if c.relative else ''} > tol {c.tol:.0e}" if not c.label else \
-                           f"  - {c.quantity}: {c.cells} cells, not equal to the data they repeat"
-                    lines.append(_fit(what, WIDTH))
+            # a failing sheet says which quantities failed, so the reader knows where to look
+            lines += [_fit(f"  - {_why(c)}", WIDTH) for c in comps if not c.passed]
     comps = [c for r in results for c in r.comparisons]
     tols = [f"{t:.0e}" for t in sorted({c.tol for c in comps if not c.label})]
     tols += ["labels exact"] if any(c.label for c in comps) else []
