@@ -150,6 +150,11 @@ def main(repeat: int) -> None:
             print(f"{label:18s} {summary(times):>19s}")
         print("  parity alone: a fresh process that checks the files, reads values already computed,")
         print("  imports torch and runs every model: what `check` costs with an engine that takes no time")
+        floor = statistics.median(floors["parity alone"])
+        shares = {who: statistics.median(results[("check", who)]) - floor for who in ("now", "before")
+                  if results[("check", who)]}
+        print("  the engine's share of check (check - parity alone): "
+              + ", ".join(f"{who} {share:.2f} s" for who, share in shares.items()))
         print(f"\n{'engine alone':18s} {'now':>19s} {'before':>19s}  ratio now/before")
         now, before = engine_rows["now"], engine_rows["before"]
         ratio = statistics.median(now) / statistics.median(before) if before else float("nan")
