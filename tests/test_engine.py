@@ -306,3 +306,14 @@ def test_check_exits_2_with_one_line_for_a_broken_file_and_for_a_slow_one(good, 
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1 and fragment in lines[0], proc.stderr
         assert "Traceback" not in proc.stderr and "PASS" not in proc.stdout and "FAIL" not in proc.stdout
+
+
+def test_bad_input_while_a_workbook_is_loading_still_exits_2(good, tmp_path):
+    """The foreign file fails while LibreOffice loads the good one: the engine is ended and its
+    thread returns before Python finalises (a thread inside the bridge then would abort, 134)."""
+    foreign = tmp_path / "foreign.xlsx"
+    openpyxl.Workbook().save(foreign)
+    proc = subprocess.run([sys.executable, "-m", "xlbridge", "check", str(good), str(foreign)], capture_output=True,
+                          text=True, timeout=300)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "no parity check for workbook kind None" in lines[0], proc.stderr

@@ -72,11 +72,11 @@ def run_checks(paths: list[Path], device: str = "cpu", show_coverage: bool = Fal
 
     engine = params.check(engine, params.OneOf(tuple(engines.ENGINES)), "--engine")
     timeout = engines.TIMEOUT_S if timeout is None else params.check(timeout, params.POSITIVE, "--timeout")
-    on = _device(device)  # a bad --device is bad input before the engine starts
     t = time.perf_counter()
     _start_engine(engine)  # it boots while the files are checked and torch is imported
     books = engines.submit(paths, engine=engine, timeout=timeout)
     try:
+        on = _device(device)  # imports torch while the engine works
         for b in books:  # a foreign file fails now; the models are imported while the engine works
             registry_entry(b.kind, b.source).checker()
         results = [Checked(p, b.kind, check_book(b, on)) for p, b in zip(paths, books)]

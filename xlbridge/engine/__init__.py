@@ -20,6 +20,7 @@ tolerance.
 
 from __future__ import annotations
 
+import atexit
 import queue
 import tempfile
 import threading
@@ -29,7 +30,7 @@ from pathlib import Path
 from xlbridge.engine import gnumeric, soffice
 from xlbridge.engine.admit import admit
 from xlbridge.engine.book import Book, grids_from
-from xlbridge.engine.office import import_uno, office
+from xlbridge.engine.office import import_uno, office, stop_office
 from xlbridge.engine.soffice import find_soffice
 from xlbridge.errors import XlbridgeInputError
 
@@ -128,27 +129,52 @@ def _convert_books(paths: list[Path], timeout: float, out_dir: Path | None) -> l
 
 
 class _Worker:
-    """One daemon thread running jobs in order: an engine works on one workbook at a time, and
-    the caller's thread stays free (the UNO bridge releases the GIL while LibreOffice works).
-    A daemon, so an interrupted run exits without waiting for a load to finish."""
+    """One thread running jobs in order: an engine works on one workbook at a time, and the
+    caller's thread stays free (the UNO bridge releases the GIL while LibreOffice works)."""
 
     def __init__(self):
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        threading.Thread(target=self._run, name="xlbridge-engine", daemon=True).start()
+        self._thread = threading.Thread(target=self._run, name="xlbridge-engine", daemon=True)
+        self._thread.start()
 
     def submit(self, fn, *args) -> Future:
         job = Future()
         self._jobs.put((job, fn, args))
         return job
 
-    def _run(self):
+    def close(self, timeout: float) -> None:
+        """Drop the jobs not started, let the thread finish the one in progress (its engine
+        already ended, so it returns at once) and stop."""
         while True:
-            job, fn, args = self._jobs.get()
+            try:
+                item = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                item[0].cancel()
+        self._jobs.put(None)
+        self._thread.join(timeout)
+
+    def _run(self):
+        while (item := self._jobs.get()) is not None:
+            job, fn, args = item
             if job.set_running_or_notify_cancel():
                 try:
                     job.set_result(fn(*args))
                 except BaseException as e:  # handed to the caller, who raises it
                     job.set_exception(e)
+
+
+@atexit.register
+def _shutdown() -> None:
+    """At interpreter exit, even after an error while a workbook was loading: end the engines'
+    processes, then let the worker threads return from their calls into them. A thread still
+    inside LibreOffice's bridge while Python finalises aborts the process (exit 134)."""
+    stop_office()
+    gnumeric.stop_running()
+    for worker in list(_workers.values()):
+        worker.close(timeout=10)
+    soffice.remove_profiles()
 
 
 _workers: dict[str, _Worker] = {}

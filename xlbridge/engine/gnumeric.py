@@ -18,6 +18,15 @@ from xlbridge.engine.book import grids_from
 from xlbridge.errors import XlbridgeInputError
 
 
+_running: set[subprocess.Popen] = set()
+
+
+def stop_running() -> None:
+    """End the ssconvert processes still running (at interpreter exit)."""
+    for proc in list(_running):
+        proc.kill()
+
+
 def find_ssconvert() -> str:
     """Path of Gnumeric's ssconvert ($XLBRIDGE_SSCONVERT, else on PATH)."""
     for candidate in (os.environ.get("XLBRIDGE_SSCONVERT"), "ssconvert"):
@@ -35,14 +44,21 @@ def recalculate(path: Path, timeout: float, store: Path | None = None) -> dict[s
         copy, out = Path(tmp) / f"in{path.suffix.lower()}", Path(tmp) / "out.xlsx"
         shutil.copyfile(path, copy)
         cmd = [ssconvert, "--recalc", "--export-type=Gnumeric_Excel:xlsx2", str(copy), str(out)]
+        # its settings stay in the scratch folder; its own session, so that it can be ended at exit
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=dict(os.environ, HOME=tmp), start_new_session=True)
+        _running.add(proc)
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                                  env=dict(os.environ, HOME=tmp))  # its settings stay in the scratch folder
+            stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
             raise XlbridgeInputError(f"{path}: Gnumeric did not finish recalculating within {timeout:g} s "
                                      "(raise the limit with --timeout)") from None
+        finally:
+            _running.discard(proc)
         if proc.returncode != 0 or not out.is_file():
-            detail = [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
+            detail = [line for line in (stderr + stdout).splitlines() if line.strip()]
             raise XlbridgeInputError(f"{path}: Gnumeric could not open or recalculate the workbook"
                                      + (f" ({detail[-1].strip()})" if detail else ""))
         if store is not None:

@@ -14,7 +14,6 @@ Without it, engine/__init__.py falls back to `soffice --convert-to`.
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import signal
@@ -89,13 +88,13 @@ class Office:
             self._pipe = f"xlbridge{os.getpid()}_{time.monotonic_ns()}"
             accept = f"--accept=pipe,name={self._pipe};urp;StarOffice.ComponentContext"
             # its own session: soffice forks soffice.bin, and the whole group is ended together
-            self._proc = subprocess.Popen(soffice_command(accept), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            self._proc = subprocess.Popen(soffice_command("uno", accept), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL, start_new_session=True)
 
     def _connect(self):
-        if self._desktop is not None:
+        if self._desktop is not None and self.pid is not None:
             return self._desktop
-        self.start()
+        self.start()  # not started yet, or ended since (killed, crashed): a fresh one
         uno = import_uno()
         from com.sun.star.connection import NoConnectException
 
@@ -238,10 +237,17 @@ _office_lock = threading.Lock()
 
 
 def office() -> Office:
-    """This process's LibreOffice (created on first use, ended at interpreter exit)."""
+    """This process's LibreOffice (created on first use, ended at interpreter exit by
+    engine/__init__.py's shutdown)."""
     global _office
     with _office_lock:
         if _office is None:
             _office = Office()
-            atexit.register(_office.stop)
         return _office
+
+
+def stop_office() -> None:
+    """End this process's LibreOffice at once, if it runs: nothing is left to save (its profile
+    is removed next), and a load still in progress returns with an error instead of hanging."""
+    if _office is not None:
+        _office.stop(force=True)

@@ -9,7 +9,6 @@ caller reads back. The input files are never touched: LibreOffice gets numbered 
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import subprocess
@@ -28,7 +27,7 @@ _RECALC_ALWAYS = """<?xml version="1.0" encoding="UTF-8"?>
 </oor:items>
 """
 
-_lock = threading.RLock()   # one soffice at a time on the profile
+_lock = threading.RLock()   # one convert-to soffice at a time on its profile
 _profile_dir: Path | None = None
 
 
@@ -43,23 +42,34 @@ def find_soffice() -> str:
     )
 
 
-def profile() -> Path:
-    """One private LibreOffice user profile per process: two soffice processes sharing a
-    profile collide, and this one carries the recalculate-always setting. Removed at exit."""
+def profile(use: str) -> Path:
+    """A private LibreOffice user profile for this process, one per `use` ("uno", "convert"):
+    two soffice processes sharing a profile collide (the second hands its work to the first,
+    which may then exit), and these carry the recalculate-always setting. All are removed at
+    exit (remove_profiles, once no soffice uses them)."""
     global _profile_dir
     with _lock:
         if _profile_dir is None:
             _profile_dir = Path(tempfile.mkdtemp(prefix="xlbridge-lo-"))
-            (_profile_dir / "user").mkdir()
-            (_profile_dir / "user" / "registrymodifications.xcu").write_text(_RECALC_ALWAYS)
-            atexit.register(shutil.rmtree, _profile_dir, True)
-        return _profile_dir
+        user = _profile_dir / use / "user"
+        if not user.is_dir():
+            user.mkdir(parents=True)
+            (user / "registrymodifications.xcu").write_text(_RECALC_ALWAYS)
+        return user.parent
 
 
-def soffice_command(*args: str) -> list[str]:
-    """A headless soffice command line on the private profile."""
+def remove_profiles() -> None:
+    global _profile_dir
+    with _lock:
+        if _profile_dir is not None:
+            shutil.rmtree(_profile_dir, ignore_errors=True)
+            _profile_dir = None
+
+
+def soffice_command(use: str, *args: str) -> list[str]:
+    """A headless soffice command line on the private profile for `use`."""
     return [find_soffice(), "--headless", "--invisible", "--norestore", "--nologo", "--nodefault", "--nolockcheck",
-            f"-env:UserInstallation={profile().as_uri()}", *args]
+            f"-env:UserInstallation={profile(use).as_uri()}", *args]
 
 
 def convert(paths: list[Path], out_dir: Path, timeout: float) -> list[Path]:
@@ -73,7 +83,7 @@ def convert(paths: list[Path], out_dir: Path, timeout: float) -> list[Path]:
             copy = Path(tmp) / f"b{i}{p.suffix.lower()}"
             shutil.copyfile(p, copy)
             copies.append(copy)
-        cmd = soffice_command("--convert-to", "xlsx:Calc MS Excel 2007 XML", "--outdir", str(out_dir), *map(str, copies))
+        cmd = soffice_command("convert", "--convert-to", "xlsx:Calc MS Excel 2007 XML", "--outdir", str(out_dir), *map(str, copies))
         with _lock:
             try:
                 proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout * max(len(paths), 1))
