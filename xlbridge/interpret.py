@@ -115,6 +115,8 @@ def scatter_png(result: Interpretation, path, n: int = 50) -> Path:
     from matplotlib import colormaps
     from matplotlib.figure import Figure   # no pyplot: no backend chosen, a notebook's plots untouched
 
+    from xlbridge.files import atomic_path
+
     top = result.pca_movies.head(n)
     fig = Figure(figsize=(12, 12), dpi=80)
     ax = fig.subplots()
