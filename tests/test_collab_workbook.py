@@ -17,7 +17,6 @@ from xlbridge.data import load_ratings, synthetic_ratings
 from xlbridge.engine import recalculate_many
 from xlbridge.errors import XlbridgeInputError
 from xlbridge.parity import check_book
-from xlbridge.styles import FILLS
 
 GRID_SHEETS = ["dotprod", "bias", "bias_sigmoid"]
 XMLNS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
@@ -99,9 +98,10 @@ def test_styles_frozen_headers_notes(default_book):
     wb = openpyxl.load_workbook(default_book)
     ws = wb["dotprod"]
     fill = lambda name: ws[ws.defined_names[name].attr_text.split("!")[1].split(":")[0].replace("$", "")].fill.fgColor.rgb  # noqa: E731
-    assert fill("user_factors").endswith(FILLS["param"].fgColor.rgb[-6:])
-    assert fill("ratings").endswith(FILLS["data"].fgColor.rgb[-6:])
-    assert fill("predictions").endswith(FILLS["output"].fgColor.rgb[-6:])
+    # the course sheets' colours: parameters orange, data blue, outputs green
+    assert fill("user_factors").endswith("F8CBAD")
+    assert fill("ratings").endswith("BDD7EE")
+    assert fill("predictions").endswith("C6EFCE")
     assert ws.freeze_panes is not None
     assert any(c.comment for row in ws.iter_rows() for c in row)
     intro = wb["intro"]

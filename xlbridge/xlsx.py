@@ -143,4 +143,10 @@ def save_atomic(wb, path) -> Path:
     with atomic_path(path) as tmp:
         wb.save(tmp)
         _pin_timestamps(tmp)
+        if KIND_NAME in wb.defined_names:
+            # every formula cell carries its computed value (xlbridge/calc), so a viewer that
+            # does not recalculate (a preview, pandas.read_excel) shows the lesson's numbers
+            from xlbridge.calc import write_cached_values
+
+            write_cached_values(tmp, tmp)
     return path
