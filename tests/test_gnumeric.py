@@ -112,3 +112,18 @@ def test_check_command_with_gnumeric(tmp_path):
     assert ok.returncode == 0 and "Parity: Gnumeric recalculation" in ok.stdout and "PASS:" in ok.stdout, ok.stdout + ok.stderr
     bad = run(tampered)
     assert bad.returncode == 1 and "FAIL:" in bad.stdout and "  - rmse:" in bad.stdout, bad.stdout + bad.stderr
+
+
+def test_stale_cached_values_are_recalculated(tmp_path):
+    """The workbooks carry cached values: Gnumeric must compute, not show them."""
+    from xlbridge.calc import write_cached_values
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "s"
+    ws["A1"], ws["A2"] = 3.0, "=A1*A1+1"
+    src = tmp_path / "src.xlsx"
+    wb.save(src)
+    stale = write_cached_values(src, tmp_path / "stale.xlsx", {("s", 2, 1): 999.0})
+    assert openpyxl.load_workbook(stale, data_only=True)["s"]["A2"].value == 999
+    assert recalculate(stale, engine="gnumeric").cell("s", 2, 1) == 10.0
