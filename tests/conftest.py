@@ -77,3 +77,15 @@ def small_ratings() -> Ratings:
     rows = [(u, m, float(rng.integers(1, 11)) / 2) for u in range(1, 7) for m in range(10, 15)
             if rng.uniform() < 0.8]
     return make_ratings(rows)
+
+
+def tampered_copy(src, dst, sheet: str, name: str = "rmse"):
+    """A copy of a built workbook whose formula in `name` on `sheet` is off by 1%: a mismatch."""
+    import openpyxl
+
+    wb = openpyxl.load_workbook(src)
+    ws = wb[sheet]
+    coord = ws.defined_names[name].attr_text.split("!")[1].replace("$", "")
+    ws[coord] = ws[coord].value + "*1.01"
+    wb.save(dst)
+    return dst

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from conftest import tampered_copy
 
 from xlbridge.engine import recalculate, recalculate_many
 from xlbridge.errors import XlbridgeInputError
@@ -100,12 +101,7 @@ def test_time_limit(tmp_path):
 
 
 def test_check_command_with_gnumeric(tmp_path):
-    tampered = tmp_path / "tampered.xlsx"
-    wb = openpyxl.load_workbook(BOOKS[1])
-    ws = wb["bias"]
-    coord = ws.defined_names["rmse"].attr_text.split("!")[1].replace("$", "")
-    ws[coord] = ws[coord].value + "*1.01"
-    wb.save(tampered)
+    tampered = tampered_copy(BOOKS[1], tmp_path / "tampered.xlsx", "bias")
     run = lambda *a: subprocess.run([sys.executable, "-m", "xlbridge", "check", "--engine", "gnumeric", *map(str, a)],  # noqa: E731
                                     capture_output=True, text=True, timeout=300)
     ok = run(BOOKS[1])

@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import openpyxl
 import pytest
+from conftest import tampered_copy
 
 from xlbridge.parity import Comparison
 from xlbridge.report import WIDTH, Checked, json_document, text_lines
@@ -86,12 +86,7 @@ def test_check_prints_the_short_report_and_keeps_its_exit_codes(tmp_path):
     want = {(Path(w["path"]).name, c["sheet"]) for w in doc["workbooks"] for c in w["comparisons"]}
     assert len(sheets) == len(want) > 10 and lines[1].split()[:3] == ["workbook", "sheet", "quantities"]
     assert doc["passed"] and doc["summary"].startswith("PASS:") and doc["summary"] in lines
-    tampered = tmp_path / "tampered.xlsx"
-    wb = openpyxl.load_workbook(BOOKS[1])
-    ws = wb["dotprod"]
-    coord = ws.defined_names["rmse"].attr_text.split("!")[1].replace("$", "")
-    ws[coord] = ws[coord].value + "*1.01"
-    wb.save(tampered)
+    tampered = tampered_copy(BOOKS[1], tmp_path / "tampered.xlsx", "dotprod")
     proc = run(tampered, "--json")
     assert proc.returncode == 1, proc.stderr
     doc = json.loads(proc.stdout)  # stdout is the JSON document and nothing else
