@@ -121,6 +121,15 @@ def test_one_process_serves_every_call(tmp_path):
 
 
 @needs_uno
+def test_the_bridge_leaves_pythons_import_alone(tmp_path):
+    """uno.py hooks every import; left in place, a failed `from m import x` raises ImportError
+    instead of ModuleNotFoundError, and tqdm's `except ModuleNotFoundError` breaks."""
+    recalculate(_book(tmp_path / "a.xlsx"))
+    with pytest.raises(ModuleNotFoundError):
+        exec("from xlbridge_no_such_module import anything")
+
+
+@needs_uno
 def test_soffice_is_shut_down_at_interpreter_exit(tmp_path):
     src = _book(tmp_path / "a.xlsx")
     code = ("import sys; from xlbridge.engine import recalculate; from xlbridge.engine.office import office; "

@@ -14,6 +14,7 @@ Without it, engine/__init__.py falls back to `soffice --convert-to`.
 
 from __future__ import annotations
 
+import builtins
 import os
 import shutil
 import signal
@@ -49,7 +50,7 @@ def import_uno():
         return _uno
     if os.environ.get("XLBRIDGE_NO_UNO") == "1":  # force the convert-to fallback
         return None
-    saved = list(sys.path)
+    saved_path, saved_import = list(sys.path), builtins.__import__
     extra = [d for d in os.environ.get("XLBRIDGE_UNO_PATH", "").split(os.pathsep) + list(UNO_DIRS) if os.path.isdir(d)]
     try:
         try:
@@ -60,7 +61,11 @@ def import_uno():
     except Exception:  # ImportError, or a bridge built for another Python version
         return None
     finally:
-        sys.path[:] = saved
+        sys.path[:] = saved_path
+        # uno.py replaces __import__ so that `from com.sun.star... import X` finds UNO types; it
+        # then turns every failed `from m import x` into a plain ImportError, which breaks
+        # libraries that catch ModuleNotFoundError (tqdm). Undone: UNO types come from getClass.
+        builtins.__import__ = saved_import
     _uno = uno
     return uno
 
@@ -96,8 +101,7 @@ class Office:
             return self._desktop
         self.start()  # not started yet, or ended since (killed, crashed): a fresh one
         uno = import_uno()
-        from com.sun.star.connection import NoConnectException
-
+        NoConnectException = uno.getClass("com.sun.star.connection.NoConnectException")
         local = uno.getComponentContext()
         resolver = local.ServiceManager.createInstanceWithContext("com.sun.star.bridge.UnoUrlResolver", local)
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -156,8 +160,7 @@ class Office:
 
     def _load_and_read(self, desktop, source: Path, copy: Path, store: Path | None, areas) -> dict[str, list]:
         uno = import_uno()
-        from com.sun.star.sheet.FormulaResult import ERROR
-
+        ERROR = uno.getConstantByName("com.sun.star.sheet.FormulaResult.ERROR")
         props = _props(uno, Hidden=True, ReadOnly=True,
                        MacroExecutionMode=0,    # NEVER_EXECUTE: a workbook's macros never run
                        UpdateDocMode=0)         # NO_UPDATE: no links to other files are followed
@@ -212,11 +215,10 @@ class Office:
 
 
 def _props(uno, **kw):
-    from com.sun.star.beans import PropertyValue
-
+    """Keyword arguments as the tuple of PropertyValue structs UNO calls take."""
     out = []
     for k, v in kw.items():
-        p = PropertyValue()
+        p = uno.createUnoStruct("com.sun.star.beans.PropertyValue")
         p.Name, p.Value = k, v
         out.append(p)
     return tuple(out)
