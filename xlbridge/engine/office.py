@@ -133,7 +133,7 @@ class Office:
 
             def expire():  # a hung or endless load: end the process, which ends the call
                 expired.set()
-                self.stop(force=True)
+                self.stop()
 
             watchdog = threading.Timer(timeout, expire)
             watchdog.daemon = True
@@ -152,7 +152,7 @@ class Office:
                 if isinstance(e, XlbridgeInputError):
                     raise
                 crashed = self._proc is None or self._proc.poll() is not None
-                self.stop(force=True)  # whatever state it is in, the next workbook gets a fresh process
+                self.stop()  # whatever state it is in, the next workbook gets a fresh process
                 what = "crashed on" if crashed else "could not read"
                 raise XlbridgeInputError(f"{path}: LibreOffice {what} the workbook ({_message(e)})") from None
             finally:
@@ -195,20 +195,18 @@ class Office:
         finally:
             doc.close(True)
 
-    def stop(self, force: bool = False) -> None:
-        """End the process (politely unless `force`, then by force) and forget the connection."""
-        proc, desktop = self._proc, self._desktop
-        self._proc, self._desktop = None, None
+    def stop(self) -> None:
+        """End the process and forget the connection. At once, not with desktop.terminate():
+        nothing in it is ever saved (its profile is thrown away), and a load in progress
+        returns with an error instead of holding it up."""
+        proc, self._proc, self._desktop = self._proc, None, None
         if proc is None or proc.poll() is not None:
             return
-        if desktop is not None and not force:
-            try:
-                desktop.terminate()
-                proc.wait(timeout=5)
-            except Exception:
-                pass
-        try:  # whatever is left of the group it was started in (only ours: its own session)
-            os.killpg(proc.pid, signal.SIGKILL)
+        try:  # the whole group it was started in: soffice and soffice.bin (only ours: its own session)
+            if hasattr(os, "killpg"):
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                proc.kill()
         except ProcessLookupError:
             pass
         proc.wait()
@@ -249,7 +247,6 @@ def office() -> Office:
 
 
 def stop_office() -> None:
-    """End this process's LibreOffice at once, if it runs: nothing is left to save (its profile
-    is removed next), and a load still in progress returns with an error instead of hanging."""
+    """End this process's LibreOffice, if it runs."""
     if _office is not None:
-        _office.stop(force=True)
+        _office.stop()
