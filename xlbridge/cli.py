@@ -6,8 +6,11 @@ Exit codes: 0 success, 1 a run that completed with a negative answer (parity mis
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+import unicodedata
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -15,9 +18,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from xlbridge.errors import XlbridgeInputError
+from xlbridge.errors import XlbridgeInputError, XlbridgeWarning
 from xlbridge import params
-from xlbridge.xlsx import edited_since_built
+from xlbridge.files import prepare_folder, recorded_path, written_state
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Course workbooks with live formulas, proven equal to PyTorch models.")
@@ -25,22 +28,37 @@ out = Console()
 err = Console(stderr=True)
 
 
+def _one_line(text: str) -> str:
+    """A message as one line of plain text: a control character or a line break from a path or
+    a field is shown escaped (\\x01, \\n), never sent to the terminal."""
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
+
+
 def _fail(e: Exception) -> None:
-    err.print(f"xlbridge: error: {e}", markup=False, highlight=False, soft_wrap=True)
+    err.print(f"xlbridge: error: {_one_line(str(e))}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code=getattr(e, "exit_code", 2))
 
 
+def _warn(caught) -> None:
+    """Print the XlbridgeWarnings a command raised, one line each; others as Python shows them."""
+    for w in caught:
+        if issubclass(w.category, XlbridgeWarning):
+            err.print(f"xlbridge: warning: {_one_line(str(w.message))}", markup=False, highlight=False, soft_wrap=True)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
 def _guard_overwrite(path: Path, force: bool) -> None:
-    """Refuse to replace a file the user owns: anything xlbridge did not build, or a workbook
-    it built whose cells were edited since (the fingerprint no longer matches)."""
-    if force or not path.exists():
+    """Refuse to replace a file the user owns: anything whose bytes are not exactly what xlbridge
+    last wrote there (xlbridge.files.written_state), a changed style or comment included."""
+    if force or not os.path.lexists(path):
         return
     if path.is_dir():
         raise XlbridgeInputError(f"{path}: is a folder, not a workbook file")
-    edited = edited_since_built(path)
-    if edited is None:
+    state = written_state(path)
+    if state == "foreign":
         raise XlbridgeInputError(f"{path}: exists and was not written by xlbridge; pass --force to overwrite it")
-    if edited:
+    if state == "changed":
         raise XlbridgeInputError(f"{path}: was edited since xlbridge built it; pass --force to overwrite it")
 
 
@@ -103,41 +121,61 @@ def build(
     collaborative-filtering workbook from them. Every option is validated before anything is
     written.
     """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", XlbridgeWarning)
+        try:
+            targets = _build(out_dir, ratings, dataset, users, movies, factors, seed, epochs, hparam, force)
+        except XlbridgeInputError as e:
+            _warn(caught)
+            _fail(e)
+        except OSError as e:   # the file system said no: a path too long, a disk full, a folder gone
+            _warn(caught)
+            _fail(XlbridgeInputError(f"{e.filename or out_dir}: {e.strerror or type(e).__name__}"))
+        _warn(caught)
+    try:
+        if check and not run_checks(targets):
+            raise typer.Exit(code=1)
+    except XlbridgeInputError as e:
+        _fail(e)
+
+
+def _build(out_dir: Path, ratings, dataset, users, movies, factors, seed, epochs, hparam, force) -> list[Path]:
+    """`build` without the CLI: validate everything, refuse to replace what the user owns, then
+    write each workbook atomically and record its bytes (xlbridge.files). Returns the paths."""
     from xlbridge.builders.collab import CollabConfig, build_collab
     from xlbridge.builders.graddesc import GraddescConfig, build_graddesc, check_config
     from xlbridge.data import crosstab, load_ratings, synthetic_ratings
     from xlbridge.download import fetch
     from xlbridge.workbooks import WORKBOOKS
 
-    try:
-        if ratings and dataset:
-            raise XlbridgeInputError("give --ratings or --dataset, not both")
-        real = ratings is not None or dataset is not None
-        if real and (epochs != 10 or hparam):
-            raise XlbridgeInputError("--epochs and --hparam set graddesc.xlsx, which --ratings/--dataset do not build")
-        if out_dir.exists() and not out_dir.is_dir():
-            raise XlbridgeInputError(f"{out_dir}: --out must be a folder; this is a file")
-        data = load_ratings(ratings) if ratings else load_ratings(fetch(dataset)) if dataset else synthetic_ratings()
-        collab = CollabConfig(n_users=users, n_movies=movies, n_factors=factors, seed=seed).validate()
-        crosstab(data, users, movies)  # enough users and movies? (fails before any file is written)
-        graddesc = GraddescConfig(epochs=epochs, hparams=_parse_hparams(hparam))
-        check_config(graddesc)
-        builders = {"collab": lambda p: build_collab(data, p, collab), "graddesc": lambda p: build_graddesc(p, graddesc)}
-        # real ratings only change the collaborative-filtering workbook
-        specs = [s for s in WORKBOOKS if not real or s.kind == "collab"]
-        targets = [out_dir / s.filename for s in specs]
-        for target in targets:
-            _guard_overwrite(target, force)
-        t0 = time.perf_counter()
-        for spec, target in zip(specs, targets):
-            t = time.perf_counter()
-            builders.get(spec.kind, spec.build_default)(target)
-            out.print(f"built {target} in {time.perf_counter() - t:.1f} s")
-        out.print(f"{len(targets)} workbook(s) built in {time.perf_counter() - t0:.1f} s")
-        if check and not run_checks(targets):
-            raise typer.Exit(code=1)
-    except XlbridgeInputError as e:
-        _fail(e)
+    if ratings and dataset:
+        raise XlbridgeInputError("give --ratings or --dataset, not both")
+    real = ratings is not None or dataset is not None
+    if real and (epochs != 10 or hparam):
+        raise XlbridgeInputError("--epochs and --hparam set graddesc.xlsx, which --ratings/--dataset do not build")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise XlbridgeInputError(f"{out_dir}: --out must be a folder; this is a file")
+    data = load_ratings(ratings) if ratings else load_ratings(fetch(dataset)) if dataset else synthetic_ratings()
+    collab = CollabConfig(n_users=users, n_movies=movies, n_factors=factors, seed=seed).validate()
+    crosstab(data, users, movies)  # enough users and movies? (fails before any file is written)
+    graddesc = GraddescConfig(epochs=epochs, hparams=_parse_hparams(hparam))
+    check_config(graddesc)
+    builders = {"collab": lambda p: build_collab(data, p, collab), "graddesc": lambda p: build_graddesc(p, graddesc)}
+    # real ratings only change the collaborative-filtering workbook
+    specs = [s for s in WORKBOOKS if not real or s.kind == "collab"]
+    targets = [out_dir / s.filename for s in specs]
+    for target in targets:
+        _guard_overwrite(target, force)
+    prepare_folder(out_dir)
+    t0 = time.perf_counter()
+    for spec, target in zip(specs, targets):
+        t = time.perf_counter()
+        with recorded_path(target) as tmp:
+            builders.get(spec.kind, spec.build_default)(tmp)
+        out.print(_one_line(f"built {target} in {time.perf_counter() - t:.1f} s"), markup=False, highlight=False,
+                  soft_wrap=True)
+    out.print(f"{len(targets)} workbook(s) built in {time.perf_counter() - t0:.1f} s")
+    return targets
 
 
 def _parse_hparams(items: list[str]) -> dict[str, dict[str, float]]:

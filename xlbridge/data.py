@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xlbridge.errors import XlbridgeInputError
+from xlbridge.errors import XlbridgeInputError, XlbridgeWarning
 from xlbridge.params import Interval, check, shown
+from xlbridge.xlsx import CELL_TEXT_MAX, fit_text
 
 RATING_MIN, RATING_MAX = 0.5, 5.0
 MAX_LISTED = 5  # bad rows quoted in one message, as sklearn cuts long lists
@@ -74,9 +75,13 @@ def _bad_rows(mask, values: pd.Series, first_line: int) -> str:
     """'line 3: 'five', line 9: '7' (and 4 more)' for the first few offending rows; a long field
     is quoted only in part, so a message stays one short line."""
     idx = np.flatnonzero(np.asarray(mask))
-    listed = ", ".join(f"line {i + first_line}: {shown(values.iloc[i])}" for i in idx[:MAX_LISTED])
-    more = f" (and {len(idx) - MAX_LISTED} more)" if len(idx) > MAX_LISTED else ""
-    return listed + more
+    return _listed([f"line {i + first_line}: {shown(values.iloc[i])}" for i in idx[:MAX_LISTED]], len(idx))
+
+
+def _listed(items: list[str], total: int) -> str:
+    """The first MAX_LISTED of `total` items, and how many more there are."""
+    more = f" (and {total - MAX_LISTED} more)" if total > MAX_LISTED else ""
+    return ", ".join(items[:MAX_LISTED]) + more
 
 
 def _whole_numbers(raw: pd.Series, col: str, path: Path, first_line: int) -> np.ndarray:
@@ -166,30 +171,48 @@ def dedupe(ratings: pd.DataFrame) -> pd.DataFrame:
     return last.sort_values("_line").drop(columns="_line").reset_index(drop=True)
 
 
-def _read_csv(path: Path, **kw) -> pd.DataFrame:
+def _read_csv(path: Path, what: str = "ratings file", **kw) -> pd.DataFrame:
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, **kw)
     except pd.errors.EmptyDataError:
         raise XlbridgeInputError(f"{path}: the file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise XlbridgeInputError(f"{path}: not a readable ratings file ({shown(first)[1:-1]})") from None
+        raise XlbridgeInputError(f"{path}: not a readable {what} ({shown(first)[1:-1]})") from None
     except OSError as e:
         raise XlbridgeInputError(f"{path}: cannot read ({e.strerror or type(e).__name__})") from None
+
+
+def _titles(ids: list[str], titles: list[str], path: Path) -> pd.Series:
+    """movieId -> title. A row counts when its id is a whole number in int64, as ratings ids are
+    (others are skipped, as before); an id listed twice is refused, never resolved by a guess;
+    a title longer than a cell holds is cut to fit, with one warning naming the movies."""
+    rows = [(int(i), t) for i, t in zip(ids, titles)
+            if len(i.strip()) <= 19 and i.strip().isascii() and i.strip().isdigit() and int(i) < 2**63]
+    index = pd.Index([i for i, _ in rows], dtype="int64")
+    twice = sorted(set(index[index.duplicated()]))
+    if twice:
+        raise XlbridgeInputError(f"{path}: a movie is listed more than once: "
+                                 + _listed([f"movieId {i}" for i in twice[:MAX_LISTED]], len(twice)))
+    kept = [fit_text(t) for _, t in rows]
+    cut = [i for (i, t), k in zip(rows, kept) if len(k) < len(t)]
+    if cut:
+        warnings.warn(XlbridgeWarning(f"{path}: {len(cut)} title(s) cut to the {CELL_TEXT_MAX:,} characters a cell "
+                                      "holds: " + _listed([f"movieId {i}" for i in cut[:MAX_LISTED]], len(cut))),
+                      stacklevel=2)
+    return pd.Series(kept, index=index, dtype=object)
 
 
 def _load_latest(ratings_path: Path) -> Ratings:
     ratings = _read_typed(ratings_path)
     if ratings is None:
         ratings = _check_latest(ratings_path)
-    titles = pd.Series(dtype=str)
+    titles = pd.Series(dtype=object)
     movies = ratings_path.parent / "movies.csv"
     if movies.is_file():
-        m = _read_csv(movies)
+        m = _read_csv(movies, "movies file")
         if {"movieId", "title"} <= set(m.columns):
-            ids = pd.to_numeric(m["movieId"], errors="coerce")
-            titles = pd.Series(m["title"].to_numpy(), index=ids).loc[ids.notna().to_numpy()]
-            titles.index = titles.index.astype("int64")
+            titles = _titles(m["movieId"].tolist(), m["title"].tolist(), movies)
     return Ratings(dedupe(ratings), titles, str(ratings_path))
 
 
@@ -199,7 +222,7 @@ def _check_latest(ratings_path: Path) -> pd.DataFrame:
     if missing:
         raise XlbridgeInputError(
             f"{ratings_path}: missing column(s) {', '.join(repr(c) for c in missing)}; "
-            f"expected a header like userId,movieId,rating,timestamp, got {','.join(df.columns)}"
+            f"expected a header like userId,movieId,rating,timestamp, got {shown(','.join(map(str, df.columns)))}"
         )
     return check_ratings(df, ratings_path, first_line=2)
 
@@ -215,22 +238,29 @@ def _load_100k(data_path: Path) -> Ratings:
         df = df.iloc[:, :4]
         df.columns = ["userId", "movieId", "rating", "timestamp"][: df.shape[1]]
         ratings = check_ratings(df, data_path, first_line=1)
-    titles = pd.Series(dtype=str)
+    titles = pd.Series(dtype=object)
     item = data_path.parent / "u.item"
     if item.is_file():
         try:
-            lines = item.read_text(encoding="latin-1").splitlines()
+            text = item.read_text(encoding="latin-1")
         except OSError as e:
             raise XlbridgeInputError(f"{item}: cannot read ({e.strerror or type(e).__name__})") from None
-        rows = [line.split("|") for line in lines if line.strip()]
-        ok = [r for r in rows if len(r) >= 2 and r[0].strip().isdigit()]
-        titles = pd.Series([r[1] for r in ok], index=[int(r[0]) for r in ok], dtype=str)
+        # lines end at \n only: str.splitlines would also break a title at \x0c, \x1c or \x85
+        rows = [r for r in (line.removesuffix("\r").split("|") for line in text.split("\n")) if len(r) >= 2]
+        titles = _titles([r[0] for r in rows], [r[1] for r in rows], item)
     return Ratings(dedupe(ratings), titles, str(data_path))
 
 
 def load_ratings(path) -> Ratings:
     """Load MovieLens ratings from a dataset folder or ratings file, in either layout."""
     path = Path(path)
+    try:
+        return _load(path)
+    except OSError as e:   # the file system refused (a name too long, a file gone meanwhile): one line
+        raise XlbridgeInputError(f"{e.filename or path}: cannot read ({e.strerror or type(e).__name__})") from None
+
+
+def _load(path: Path) -> Ratings:
     if path.is_dir():
         for name, loader in (("ratings.csv", _load_latest), ("u.data", _load_100k)):
             if (path / name).is_file():
