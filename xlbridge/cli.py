@@ -130,7 +130,7 @@ def build(
             _fail(e)
         except OSError as e:   # the file system said no: a path too long, a disk full, a folder gone
             _warn(caught)
-            _fail(XlbridgeInputError(f"{e.filename or out_dir}: {e.strerror or type(e).__name__}"))
+            _fail(XlbridgeInputError(f"{e.filename2 or e.filename or out_dir}: {e.strerror or type(e).__name__}"))
         _warn(caught)
     try:
         if check and not run_checks(targets):

@@ -89,12 +89,13 @@ def _whole_numbers(raw: pd.Series, col: str, path: Path, first_line: int) -> np.
     never rounded or wrapped); other spellings of a whole number (1.0, 2e3) are accepted while
     float64 holds them exactly (up to 2**53)."""
     out = np.zeros(len(raw), dtype=np.int64)
-    digits = raw.str.fullmatch(r"[+-]?\d+").to_numpy()
+    digits = raw.str.fullmatch(r"[+-]?[0-9]+").to_numpy()          # ASCII digits: '٣' is no id
     short = digits & (raw.str.len().to_numpy() <= 18)              # always inside int64
     out[short] = raw[short].astype(np.int64).to_numpy()
     too_big = np.zeros(len(raw), bool)
     for i in np.flatnonzero(digits & ~short):
-        v = int(raw.iloc[i])
+        text = raw.iloc[i]
+        v = int(text) if len(text.lstrip("+-").lstrip("0")) <= 19 else 2**63   # int() refuses 4,300+ digits
         if -(2**63) <= v < 2**63:
             out[i] = v
         else:
@@ -147,11 +148,15 @@ def _read_typed(path: Path, **kw) -> pd.DataFrame | None:
     try:
         with warnings.catch_warnings():   # a refused cast warns before it raises: the text path reports it
             warnings.simplefilter("ignore", RuntimeWarning)
+            # a line with more fields than the header: pandas drops them with a warning (or, without
+            # index_col=False, shifts the line under the header); the text path names the line
+            warnings.simplefilter("error", pd.errors.ParserWarning)
             df = pd.read_csv(path, dtype={"userId": "int64", "movieId": "int64", "rating": "float64",
-                                          "timestamp": "int64"}, engine="c", **kw)
-    except (ValueError, OverflowError, OSError, pd.errors.ParserError, UnicodeDecodeError):
+                                          "timestamp": "int64"}, engine="c", index_col=False, **kw)
+    except (ValueError, OverflowError, OSError, pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError):
         return None
-    if df.empty or not {"userId", "movieId", "rating"} <= set(df.columns):
+    if df.empty or not {"userId", "movieId", "rating"} <= set(df.columns) or any(
+            str(c).partition(".")[0] in columns and "." in str(c) for c in df.columns):   # a name twice
         return None
     r = df["rating"].to_numpy()
     if not (np.isfinite(r).all() and r.min() >= RATING_MIN and r.max() <= RATING_MAX):
@@ -171,16 +176,26 @@ def dedupe(ratings: pd.DataFrame) -> pd.DataFrame:
     return last.sort_values("_line").drop(columns="_line").reset_index(drop=True)
 
 
-def _read_csv(path: Path, what: str = "ratings file", **kw) -> pd.DataFrame:
+def _read_csv(path: Path, what: str = "ratings file", header: bool = True, **kw) -> pd.DataFrame:
+    """Every field as text. A line with more fields than the first line is an error naming it:
+    told that the first line is a header, pandas would take a longer line's first field as an
+    index and shift the rest under the wrong columns."""
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, **kw)
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, header=None, **kw)
     except pd.errors.EmptyDataError:
         raise XlbridgeInputError(f"{path}: the file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise XlbridgeInputError(f"{path}: not a readable {what} ({shown(first)[1:-1]})") from None
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0].removeprefix("Error tokenizing data. C error: ")
+        raise XlbridgeInputError(f"{path}: not a readable {what} ({why[:100]})") from None
     except OSError as e:
         raise XlbridgeInputError(f"{path}: cannot read ({e.strerror or type(e).__name__})") from None
+    if not header:
+        return df
+    names = [str(c) for c in df.iloc[0]]
+    twice = sorted({c for c in names if names.count(c) > 1} & {"userId", "movieId", "rating", "timestamp", "title"})
+    if twice:
+        raise XlbridgeInputError(f"{path}: the header names column {twice[0]!r} more than once")
+    return df.iloc[1:].set_axis(names, axis=1).reset_index(drop=True)
 
 
 def _titles(ids: list[str], titles: list[str], path: Path) -> pd.Series:
@@ -230,7 +245,7 @@ def _check_latest(ratings_path: Path) -> pd.DataFrame:
 def _load_100k(data_path: Path) -> Ratings:
     ratings = _read_typed(data_path, sep="\t", header=None, names=["userId", "movieId", "rating", "timestamp"])
     if ratings is None:
-        df = _read_csv(data_path, sep="\t", header=None)
+        df = _read_csv(data_path, header=False, sep="\t")
         if df.shape[1] < 3:
             raise XlbridgeInputError(
                 f"{data_path}: expected tab-separated user, item, rating, timestamp; got {df.shape[1]} column(s)"

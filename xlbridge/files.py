@@ -84,6 +84,9 @@ def prepare_folder(folder) -> Path:
     """`folder`, created when missing and proven writable (a temporary file is made and removed)
     before anything is written into it; else one clear error."""
     folder = Path(folder)
+    record = folder / WRITTEN
+    if os.path.lexists(record) and not record.is_file():
+        raise XlbridgeInputError(f"{record}: is not a file; xlbridge keeps its record of the files it wrote there")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(folder)
