@@ -257,7 +257,7 @@ def _load_100k(data_path: Path) -> Ratings:
     item = data_path.parent / "u.item"
     if item.is_file():
         try:
-            text = item.read_text(encoding="latin-1")
+            text = item.read_bytes().decode("latin-1")   # read_text would turn a lone CR into a line break
         except OSError as e:
             raise XlbridgeInputError(f"{item}: cannot read ({e.strerror or type(e).__name__})") from None
         # lines end at \n only: str.splitlines would also break a title at \x0c, \x1c or \x85
