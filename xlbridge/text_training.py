@@ -78,7 +78,7 @@ def load_char_model(path, device=None):
         config = CharModelConfig(kind=meta["kind"], vocab_size=ctor.get("vocab_size"), n_fac=ctor.get("n_fac"),
                                  n_hidden=ctor.get("n_hidden"), context=meta.get("context"),
                                  identity_init=bool(meta.get("identity_init")))
-        check_model_config(config, str(path))
+        check_model_config(config, "the saved model")   # the path leads the message already
         vocab = textlib.Vocab(tuple(vocab_text))
         if len(vocab) != config.vocab_size:
             raise checkpoint.CheckpointError(f"its vocabulary has {len(vocab)} characters; the model {config.vocab_size}")
