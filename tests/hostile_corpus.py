@@ -315,6 +315,8 @@ COLLAB_MODELS = {
     "empty state dict": (lambda b: _with(b, ("state_dict",), {}), "holds no weights"),
     "NaN weights": (lambda b: _nan(b, "movie_bias.weight"), "NaN or infinity"),
     "a config that does not fit the class": (lambda b: _with(b, ("config", "layers"), [10]), "does not fit DotProductBias"),
+    "factors of 1e300": (lambda b: {**b, "state_dict": {k: v.double() * (1e300 if "factors" in k else 1)
+                                                        for k, v in b["state_dict"].items()}}, "its weights reach 1"),
 }
 
 

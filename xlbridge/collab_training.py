@@ -256,6 +256,9 @@ SAVED_RULES = {
 }
 
 
+MAX_WEIGHT = 1e6   # trained embeddings and layers stay within a few units; 1e154 squared overflows float64
+
+
 @dataclass
 class SavedModel:
     """A trained collab model as `load_collab_model` gives it back."""
@@ -301,6 +304,10 @@ def load_collab_model(path) -> SavedModel:
         if not all(isinstance(t, str) for t in titles):
             raise checkpoint.CheckpointError("its titles are not all text")
         model = checkpoint.rebuild(saved).eval()
+        largest = max(float(v.abs().max()) for v in saved["state_dict"].values() if v.numel())
+        if largest > MAX_WEIGHT:
+            raise checkpoint.CheckpointError(f"its weights reach {largest:.3g}, beyond the {MAX_WEIGHT:g} a trained model "
+                                             "stays far below: the PCA of its factors would overflow")
     except checkpoint.CheckpointError as e:
         raise XlbridgeInputError(f"{path}: {e}") from None
     except XlbridgeInputError as e:
