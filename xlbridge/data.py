@@ -28,6 +28,7 @@ from xlbridge.xlsx import CELL_TEXT_MAX, fit_text
 RATING_MIN, RATING_MAX = 0.5, 5.0
 MAX_LISTED = 5  # bad rows quoted in one message, as sklearn cuts long lists
 CROSSTAB_SIZE = Interval(int, 1, 500)  # users or movies in a crosstab: a sheet stays usable
+MAX_COLUMNS = 100  # fields a ratings or movies line may have: MovieLens has 3 to 5
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,20 @@ def dedupe(ratings: pd.DataFrame) -> pd.DataFrame:
     return last.sort_values("_line").drop(columns="_line").reset_index(drop=True)
 
 
+def _check_width(path: Path, sep: str = ",") -> None:
+    """Refuse a file whose first line has more than MAX_COLUMNS fields before pandas reads it:
+    pandas takes seconds per ten thousand columns, and a 600 KB line holds a hundred thousand."""
+    try:
+        with open(path, "rb") as f:
+            first = f.read(1 << 20).split(b"\n", 1)[0]
+    except OSError as e:
+        raise XlbridgeInputError(f"{path}: cannot read ({e.strerror or type(e).__name__})") from None
+    fields = first.count(sep.encode()) + 1
+    if fields > MAX_COLUMNS:
+        raise XlbridgeInputError(f"{path}: the first line has {fields:,} fields; a MovieLens file has a few "
+                                 f"(at most {MAX_COLUMNS} are read)")
+
+
 def _read_csv(path: Path, what: str = "ratings file", header: bool = True, **kw) -> pd.DataFrame:
     """Every field as text. A line with more fields than the first line is an error naming it:
     told that the first line is a header, pandas would take a longer line's first field as an
@@ -192,7 +207,7 @@ def _read_csv(path: Path, what: str = "ratings file", header: bool = True, **kw)
     if not header:
         return df
     names = [str(c) for c in df.iloc[0]]
-    twice = sorted({c for c in names if names.count(c) > 1} & {"userId", "movieId", "rating", "timestamp", "title"})
+    twice = sorted(c for c in ("userId", "movieId", "rating", "timestamp", "title") if names.count(c) > 1)
     if twice:
         raise XlbridgeInputError(f"{path}: the header names column {twice[0]!r} more than once")
     return df.iloc[1:].set_axis(names, axis=1).reset_index(drop=True)
@@ -219,12 +234,14 @@ def _titles(ids: list[str], titles: list[str], path: Path) -> pd.Series:
 
 
 def _load_latest(ratings_path: Path) -> Ratings:
+    _check_width(ratings_path)
     ratings = _read_typed(ratings_path)
     if ratings is None:
         ratings = _check_latest(ratings_path)
     titles = pd.Series(dtype=object)
     movies = ratings_path.parent / "movies.csv"
     if movies.is_file():
+        _check_width(movies)
         m = _read_csv(movies, "movies file")
         if {"movieId", "title"} <= set(m.columns):
             titles = _titles(m["movieId"].tolist(), m["title"].tolist(), movies)
@@ -243,6 +260,7 @@ def _check_latest(ratings_path: Path) -> pd.DataFrame:
 
 
 def _load_100k(data_path: Path) -> Ratings:
+    _check_width(data_path, "\t")
     ratings = _read_typed(data_path, sep="\t", header=None, names=["userId", "movieId", "rating", "timestamp"])
     if ratings is None:
         df = _read_csv(data_path, header=False, sep="\t")

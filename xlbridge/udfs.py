@@ -25,6 +25,7 @@ docstrings of one line under 255 characters (Excel cuts longer ones).
 from __future__ import annotations
 
 import functools
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,7 @@ CPU = torch.device("cpu")  # a crosstab or a line fit is tiny: the CPU answers b
 MAX_BLOCK_CELLS = 1_000_000   # cells in one block argument: a 1000 x 1000 range
 MAX_OUTPUT_CELLS = 1_000_000  # cells one function returns
 MAX_PRODUCTS = 10_000_000     # XLB_PREDICT's U*M*K, XLB_FIT's rated cells*K*epochs: about 80 MB a tensor
-MAX_FIT_EPOCHS = 10_000       # XLB_FIT's full-batch steps, however small the block
+MAX_FIT_EPOCHS = 5_000        # XLB_FIT's full-batch steps, about 1.3 ms each however small the block
 MAX_STEPS = 100_000           # epochs * points of the line-fit optimizers: a few seconds of steps
 MAX_CHAR_WORK = 10_000_000_000  # XLB_NEXT_CHARS' n * context * weights: 2-20 s at 0.5-6 G multiply-adds/s
 
@@ -104,6 +105,18 @@ def _matrix(value, name: str, *, blanks: bool = False) -> np.ndarray:
 def _where(name: str, a: np.ndarray, k: int) -> str:
     i, j = divmod(int(k), a.shape[1])
     return f"{name}: row {i + 1}, column {j + 1}"
+
+
+@contextmanager
+def _one_thread():
+    """Torch on one thread for the call: these are small steps, which more threads only slow down
+    on a busy machine (ten times, measured: benchmarks/memory_inputs.py); the setting comes back."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _result(values):
@@ -184,7 +197,8 @@ def XLB_PREDICT(user_factors, movie_factors, user_bias=None, movie_bias=None, y_
     # torch: (user_factors(u) * movie_factors(m)).sum(1) [+ biases, sigmoid_range] for every (u, m);
     # the sheet holds movie_factors transposed (K x M), the model M x K
     model = collab.from_arrays(uf, mf.T, ub, mb, yr)
-    return _result(collab.predict_all(model).cpu().numpy())  # (U, M)
+    with _one_thread():
+        return _result(collab.predict_all(model).cpu().numpy())  # (U, M)
 
 
 @xw.func(category=CATEGORY)
@@ -239,7 +253,7 @@ def XLB_FIT(ratings, n_factors, epochs=FIT_EPOCHS, lr=FIT_LR, seed=0, y_range=No
     _cap(U * M * K, MAX_PRODUCTS, "products", f"XLB_FIT's U x M x n_factors ({U} x {M} x {K})")  # the predictions
     # Seeded start values without disturbing the caller's random state (a spreadsheet cell
     # must give the same answer every time it recalculates).
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), _one_thread():
         torch.manual_seed(seed)
         model = collab.DotProductBias(U, M, K, y_range=yr).double()
         data = (torch.from_numpy(u), torch.from_numpy(m), torch.from_numpy(r[u, m]))
@@ -352,6 +366,7 @@ def XLB_NEXT_CHARS(model_path, text, n=1, temperature=0.0, seed=0):
     weights = sum(p.numel() for p in model.parameters())
     _cap(n * config.context * weights, MAX_CHAR_WORK, "multiply-adds",
          f"XLB_NEXT_CHARS' n x context x weights ({n} x {config.context} x {weights:,})")
-    out = continue_text(model, config, vocab, text, n, temperature=temperature, seed=check(seed, SEED, "seed"),
-                        source=str(path))
+    with _one_thread():
+        out = continue_text(model, config, vocab, text, n, temperature=temperature, seed=check(seed, SEED, "seed"),
+                            source=str(path))
     return out[len(text):]

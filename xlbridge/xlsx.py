@@ -87,7 +87,7 @@ def unescape_text(text: str) -> str:
 
 
 def _units(written: str) -> int:
-    return len(written) + sum(ord(c) > 0xFFFF for c in written)  # a character beyond the BMP takes two
+    return len(written.encode("utf-16-le", "surrogatepass")) // 2   # a character beyond the BMP takes two
 
 
 def fit_text(text: str) -> str:
@@ -95,7 +95,10 @@ def fit_text(text: str) -> str:
     cell forces. Callers that cut say so (data titles warn with their line)."""
     if len(text) <= CELL_TEXT_MAX // 7 or _units(escape_text(text)) <= CELL_TEXT_MAX:
         return text
-    lo, hi = 0, min(len(text), CELL_TEXT_MAX)   # every character takes at least one unit
+    head = text[:CELL_TEXT_MAX]                  # every character takes at least one unit
+    if head.isascii() and not _NEEDS_ESCAPE.search(head):
+        return head                              # one unit each: the usual long title, cut at once
+    lo, hi = 0, len(head)
     while lo < hi:                               # the longest prefix that fits: a prefix only grows
         mid = (lo + hi + 1) // 2
         if _units(escape_text(text[:mid])) <= CELL_TEXT_MAX:
