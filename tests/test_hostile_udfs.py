@@ -45,9 +45,9 @@ CAPPED = {
                                  r"10,000,000 products"),
     "fit for 20,000 epochs": (lambda: udfs.XLB_FIT(block(3, 3, 3.0), 2, 20_000), r"epochs must be an integer in \[1, 5000\]"),
     "a million points": (lambda: udfs.XLB_ADAM_STEPS(np.arange(1e6).tolist(), np.arange(1e6).tolist(), 1, 1),
-                         r"^adam's epochs x points \(1 x 1000000\) must be at most 100,000 steps; got 1000000$"),
-    "epochs x points": (lambda: udfs.XLB_OPTIM_STEPS([1.0, 2.0], [3.0, 4.0], "sgd", 1, 1, 60_000),
-                        r"sgd's epochs x points \(60000 x 2\) must be at most 100,000 steps"),
+                         r"^adam's epochs x points \(1 x 1000000\) must be at most 50,000 steps; got 1000000$"),
+    "epochs x points": (lambda: udfs.XLB_OPTIM_STEPS([1.0, 2.0], [3.0, 4.0], "sgd", 1, 1, 30_000),
+                        r"sgd's epochs x points \(30000 x 2\) must be at most 50,000 steps"),
     "lr infinite": (lambda: udfs.XLB_FIT(block(3, 3, 3.0), 2, 10, float("inf")), r"^lr must be a number > 0; got inf$"),
     "lr infinite (Adam steps)": (lambda: udfs.XLB_ADAM_STEPS([1.0], [2.0], 1, 1, float("inf")),
                                  r"the 'lr' parameter of adam must be a number >= 0; got inf"),
@@ -142,7 +142,7 @@ def test_as_excel_calls_them(models):
         ("XLB_PREDICT", [excel([[1e200, 1.0], [1.0, 1.0]]), excel([[1e200, 1.0], [1.0, 2.0]])]),
         ("XLB_RMSE", [excel([[1.0, 2.0]]), excel([[1e200, 2.0]])]),
         ("XLB_OPTIM_STEPS", [excel([[1.0], [2.0]]), excel([[3.0], [4.0]]), excel("sgd"), excel(1), excel(1),
-                             excel(60_000)]),
+                             excel(30_000)]),
         ("XLB_NEXT_CHARS", [excel(str(models["good"])), excel("the cat"), excel(2), excel(float("inf"))]),
     ]
     env = {**os.environ, "XLWINGS_ON_SERVER": "true", "XLWINGS_LICENSE_KEY": "noncommercial",
@@ -159,5 +159,5 @@ def test_as_excel_calls_them(models):
     np.testing.assert_allclose(np.array(results[1]["value"], dtype=object)[[0, 1, 1], [1, 0, 1]].astype(float),
                                want[[0, 1, 1], [1, 0, 1]], rtol=1e-12)
     assert results[2] == {"value": [[num]]}
-    assert "must be at most 100,000 steps" in results[3]["error"]
+    assert "must be at most 50,000 steps" in results[3]["error"]
     assert "temperature must be 0 or a number" in results[4]["error"]

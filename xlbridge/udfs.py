@@ -48,7 +48,7 @@ MAX_BLOCK_CELLS = 1_000_000   # cells in one block argument: a 1000 x 1000 range
 MAX_OUTPUT_CELLS = 1_000_000  # cells one function returns
 MAX_PRODUCTS = 10_000_000     # XLB_PREDICT's U*M*K, XLB_FIT's rated cells*K*epochs: about 80 MB a tensor
 MAX_FIT_EPOCHS = 5_000        # XLB_FIT's full-batch steps, about 1.3 ms each however small the block
-MAX_STEPS = 100_000           # epochs * points of the line-fit optimizers: a few seconds of steps
+MAX_STEPS = 50_000            # epochs * points of the line-fit optimizers: about 70 us a step
 MAX_CHAR_WORK = 10_000_000_000  # XLB_NEXT_CHARS' n * context * weights: 2-20 s at 0.5-6 G multiply-adds/s
 
 # How xlwings returns an Excel error value: its Office.js engine (xlwings Server, xlwings Lite)
