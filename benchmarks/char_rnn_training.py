@@ -1,6 +1,6 @@
 """Train CharRnn and CharSeqRnn on the Nietzsche text and compare their speed and validation loss.
 
-    python benchmarks/char_rnn_training.py [PATH] [--chars 200000] [--epochs 2] [--threads 1]
+    python -m xlbridge.benchmarks.char_rnn_training [PATH] [--chars 200000] [--epochs 2] [--threads 1]
 
 Both models have the lesson's sizes (embedding 42, hidden 256, 8 characters of context,
 Adam lr 1e-2, W_hh started at the identity). They read the same first `--chars` characters
@@ -29,13 +29,12 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # run from a checkout without installing
+from xlbridge import text as T
+from xlbridge.models.char_rnn import CharModelConfig, build_model, loss_fn
+from xlbridge.models.device import default_device
+from xlbridge.models.training import fit
 
-from xlbridge.models.char_rnn import CharModelConfig, build_model, default_device, make_dataset, train  # noqa: E402
-from xlbridge import text as T  # noqa: E402
-
-DEFAULT_TEXT = REPO.parent / "shared" / "data" / "nietzsche" / "nietzsche.txt"
+DEFAULT_TEXT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nietzsche" / "nietzsche.txt"
 
 
 def main(argv=None) -> None:
@@ -64,13 +63,14 @@ def main(argv=None) -> None:
         torch.manual_seed(args.seed)
         config = CharModelConfig(kind, len(vocab), args.n_fac, args.n_hidden, 8, identity_init=True)
         model = build_model(config).to(device)
-        tr = make_dataset(kind, train_ids, 8)
-        va = make_dataset(kind, valid_ids, 8)
+        tr, va = (tuple(torch.from_numpy(a).to(device) for a in T.make_dataset(kind, ids, 8))
+                  for ids in (train_ids, valid_ids))
         t0 = time.perf_counter()
-        res = train(model, tr, va, epochs=args.epochs, lr=1e-2, batch_size=args.batch_size, seed=args.seed,
-                    progress=sys.stderr.isatty())  # a live bar in a terminal, not pages of it in a log
-        for e in range(args.epochs):
-            rows.append((label, e + 1, len(tr[0]), res.n_train, res.chars_per_s[e], res.train_loss[e], res.valid_loss[e]))
+        history = fit(model, tr, va, loss_fn=loss_fn, epochs=args.epochs, batch_size=args.batch_size,
+                      opt=torch.optim.Adam(model.parameters(), lr=1e-2), seed=args.seed,
+                      progress=sys.stderr.isatty())  # a live bar in a terminal, not pages of it in a log
+        for row in history:
+            rows.append((label, row.epoch, len(tr[0]), tr[1].numel(), row.rows_per_s, row.train_loss, row.valid_loss))
         print(f"{label}: {time.perf_counter() - t0:.1f} s")
 
     header = f"{'model':<11} {'epoch':>5} {'samples':>8} {'targets':>8} {'chars/s':>9} {'train loss':>10} {'valid loss':>10}"

@@ -102,6 +102,41 @@ def fastai_peer(frame, split_valid, threads, dl_type=None):
     return mse, seconds
 
 
+def fastai_collab_nn_peer(frame, split_valid, threads):
+    """fastai training the book's CollabNN (written here as the book writes it), on the same split."""
+    try:
+        from fastai.collab import CollabDataLoaders
+        from fastai.layers import Embedding, sigmoid_range
+        from fastai.learner import Learner
+        from fastai.losses import MSELossFlat
+        from fastai.tabular.model import get_emb_sz
+        from fastai.torch_core import Module
+    except ImportError:
+        return None
+
+    class BookCollabNN(Module):
+        def __init__(self, user_sz, item_sz, y_range=(0, 5.5), n_act=100):
+            self.user_factors, self.item_factors = Embedding(*user_sz), Embedding(*item_sz)
+            self.layers = torch.nn.Sequential(torch.nn.Linear(user_sz[1] + item_sz[1], n_act), torch.nn.ReLU(),
+                                              torch.nn.Linear(n_act, 1))
+            self.y_range = y_range
+
+        def forward(self, x):
+            embs = self.user_factors(x[:, 0]), self.item_factors(x[:, 1])
+            return sigmoid_range(self.layers(torch.cat(embs, dim=1)), *self.y_range)
+
+    torch.set_num_threads(threads)
+    dls = CollabDataLoaders.from_df(frame, item_name="title", user_name="user", rating_name="rating",
+                                    valid_pct=0.2, seed=42, bs=64, device=torch.device("cpu"))
+    learn = Learner(dls, BookCollabNN(*get_emb_sz(dls)), loss_func=MSELossFlat())
+    with learn.no_bar(), learn.no_logging():
+        t0 = time.perf_counter()
+        learn.fit_one_cycle(5, 5e-3, wd=0.01)
+        seconds = time.perf_counter() - t0
+        mse = float(learn.validate()[0])
+    return mse, seconds
+
+
 def surprise_peer(frame, train_rows, valid_rows):
     try:
         from surprise import SVD, Dataset, Reader
@@ -163,6 +198,9 @@ def main(argv=None):
                     continue
                 _line(label, got[0], got[1], note=f"xlbridge's same model: {got[1] / ours[1]:.1f}x faster, "
                       f"valid {ours[0]:.4f} vs {got[0]:.4f} ({'no worse' if ours[0] <= got[0] else 'WORSE'})")
+            got = fastai_collab_nn_peer(frame, valid_rows, args.threads)
+            if got is not None:
+                _line("fastai, the book's CollabNN", got[0], got[1], note=f"xlbridge's CollabNN: valid {results['CollabNN'][0]:.4f}")
             got = surprise_peer(frame, train_rows, valid_rows)
             if got is None:
                 print("scikit-surprise SVD: not installed (pip install 'xlbridge[bench]')")

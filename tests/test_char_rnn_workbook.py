@@ -12,11 +12,11 @@ import pytest
 from conftest import SHARED
 
 from xlbridge import text as T
-from xlbridge.builders.char_rnn import SHEETS, CharRnnConfig, build_char_rnn, glyph
+from xlbridge.builders.char_rnn import SHEETS, CharRnnConfig, build_char_rnn
+from xlbridge.text import glyph
 from xlbridge.engine import recalculate_many
 from xlbridge.errors import XlbridgeInputError
 from xlbridge.parity.char_rnn import check_char_rnn
-from xlbridge.styles import FILLS
 
 MODEL_SHEETS = [SHEETS["char3"], SHEETS["loop"], SHEETS["concat"], SHEETS["rnn"]]
 SMALL = dict(n_fac=4, n_hidden=6)  # for the extra workbooks: quick to build, same formulas
@@ -202,9 +202,9 @@ def test_structure_names_colours_and_formulas(workbooks):
         for name in params:
             for row in _block(ws, name):
                 for c in row:
-                    assert isinstance(c.value, (int, float)) and c.fill.fgColor.rgb.endswith(FILLS["param"].fgColor.rgb[-6:])
+                    assert isinstance(c.value, (int, float)) and c.fill.fgColor.rgb.endswith("F8CBAD")  # orange
         for (c,) in _block(ws, "chars"):
-            assert c.data_type == "s" and c.fill.fgColor.rgb.endswith(FILLS["data"].fgColor.rgb[-6:])
+            assert c.data_type == "s" and c.fill.fgColor.rgb.endswith("BDD7EE")  # blue
         for name in ("hidden", "probs", "prediction", "loss"):
             assert all(str(c.value).startswith("=") for row in _block(ws, name) for c in row)
         formulas = " ".join(str(c.value) for row in ws.iter_rows() for c in row if str(c.value).startswith("="))

@@ -54,7 +54,8 @@ def test_never_overwrites_a_user_workbook(tmp_path):
     one_line_error(run("build", "--users", "10", "--out", tmp_path), "was not written by xlbridge", "--force")
     assert mine.read_bytes() == before
     assert run("build", "--users", "10", "--out", tmp_path, "--force").returncode == 0
-    assert openpyxl.load_workbook(mine)["crosstab"] is not None
+    replaced = openpyxl.load_workbook(mine)
+    assert replaced.defined_names["xlbridge_kind"].attr_text == '"collab"' and "my homework" not in str(replaced.active["A1"].value)
 
 
 @pytest.mark.libreoffice
@@ -168,3 +169,53 @@ def test_more_usage_errors(tmp_path):
     one_line_error(run("train", "--threads", "0"), "--threads must be an integer in [1, 1024]; got 0")
     one_line_error(run("train", "--out", tmp_path / "no" / "m.pt"), "does not exist")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+# --- fit, interpret, build --model -----------------------------------------------------------------
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--model", "Transformer"], "the 'model' parameter of fit must be one of 'DotProduct'"),
+    (["--lr", "0"], "the 'lr' parameter of fit must be a number > 0; got 0.0"),
+    (["--lr", "-1e-3"], "the 'lr' parameter of fit must be a number > 0"),
+    (["--valid-pct", "1.5"], "the 'valid_pct' parameter of fit must be a number in (0, 1); got 1.5"),
+    (["--valid-pct", "0"], "valid_pct"),
+    (["--preset", "turbo"], "the 'preset' parameter of fit must be one of 'course', 'fast', 'best'"),
+])
+def test_fit_refuses_bad_settings(args, fragment, tmp_path):
+    out = tmp_path / "m.pt"
+    one_line_error(run("fit", shared_path("data", "ml-100k"), "--out", out, *args), fragment)
+    assert not out.exists()
+
+
+def test_fit_refuses_files_without_ratings_and_foreign_models(tmp_path):
+    empty = tmp_path / "ratings.csv"
+    empty.write_text("userId,movieId,rating,timestamp\n")
+    one_line_error(run("fit", empty, "--out", tmp_path / "m.pt"), "no ratings (the file has no data rows)")
+    one_line_error(run("fit", "--out", tmp_path / "m.pt"), "give a ratings file or folder")
+    foreign = tmp_path / "foreign.pt"
+    foreign.write_bytes(b"PK\x03\x04 certainly not a model")
+    one_line_error(run("interpret", foreign), "not a saved xlbridge model")
+    one_line_error(run("build", "--model", foreign, "--out", tmp_path), "not a saved xlbridge model")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["foreign.pt", "ratings.csv"]
+
+
+def test_fit_then_interpret_then_build_with_the_model(tmp_path):
+    model = tmp_path / "dpb.pt"
+    proc = run("fit", shared_path("data", "ml-100k"), "--epochs", "2", "--bs", "1024", "--lr", "0.01",
+               "--out", model)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[2].split() == ["epoch", "train_loss", "valid_loss", "time"]
+    assert [line.split()[0] for line in lines[3:5]] == ["0", "1"]                   # one row per epoch
+    assert "valid MSE" in lines[-1] and "1 torch thread" in lines[-1] and model.is_file()
+    proc = run("interpret", model, "--png", tmp_path / "pca.png", "--xlsx", tmp_path / "pca.xlsx")
+    assert proc.returncode == 0, proc.stderr
+    assert "lowest movie bias" in proc.stdout and "PCA reading: PCA fitted on the movie factors" in proc.stdout
+    assert (tmp_path / "pca.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    wb = openpyxl.load_workbook(tmp_path / "pca.xlsx")
+    assert {"movie bias", "pca", "chart"} <= set(wb.sheetnames)
+    highest = [c.value for c in wb["movie bias"]["E"][2:17]]                      # the 15 highest biases' titles
+    assert "Star Wars (1977)" in highest or "Titanic (1997)" in highest
+    proc = run("build", "--model", model, "--out", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "trained DotProductBias" in openpyxl.load_workbook(tmp_path / "dpb.xlsx").sheetnames

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from xlbridge.models.collab import DotProduct, DotProductBias, from_arrays, predict_all
-from xlbridge.models.device import default_device, pick_device
+from xlbridge.models.device import pick_device
 from xlbridge.models.training import fit
 
 
@@ -60,11 +60,10 @@ def test_training_recovers_a_planted_model():
 
 
 def test_device_agnostic():
-    dev = default_device()
-    assert pick_device("auto") == dev and pick_device("cpu").type == "cpu"
+    dev = pick_device("auto")
+    assert pick_device("cpu").type == "cpu"
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA device"):
             pick_device("cuda")
-    assert dev.type == ("cuda" if torch.cuda.is_available() else "cpu")
     model = DotProduct(3, 4, 2).to(dev)
     assert model(torch.tensor([0], device=dev), torch.tensor([1], device=dev)).device.type == dev.type

@@ -297,3 +297,42 @@ def test_training_on_cuda_matches_the_cpu(ml100k):
     gpu = fit_collab(ml100k, FitConfig(**{**config.__dict__, "device": "cuda"}))
     assert gpu.device == "cuda"
     assert abs(gpu.valid_mse - cpu.valid_mse) < 0.01   # float32 on different hardware: close, not equal bits
+
+
+# --- the learned model back in a workbook ------------------------------------------------------
+
+@pytest.mark.libreoffice
+def test_trained_models_in_workbooks_equal_their_own_forward_pass(trained, ml100k, tmp_path):
+    """build --model: the trained DotProductBias fills the model sheets and the embedding lookup;
+    a trained CollabNN gets the `collab nn` sheet. LibreOffice's recalculation passes parity (the
+    model class in float64 on the sheet's cells) and equals the saved model's own predictions."""
+    from xlbridge.builders.collab import CollabConfig, build_collab
+    from xlbridge.engine import recalculate_many
+    from xlbridge.parity.collab import check_collab
+
+    _, dpb_path = trained
+    nn_path = tmp_path / "nn.pt"
+    fit_collab(ml100k, FitConfig(model="CollabNN", epochs=1, bs=2048, lr=0.01), nn_path)
+    config = CollabConfig(n_users=8, n_movies=8, nn_rows=12)
+    books = recalculate_many([build_collab(ml100k, tmp_path / f"{p.stem}.xlsx", config, load_collab_model(p))
+                              for p in (dpb_path, nn_path)])
+    for book, path, sheet in zip(books, (dpb_path, nn_path), ("trained DotProductBias", "collab nn")):
+        results = check_collab(book)
+        assert results and all(c.passed for c in results), [c for c in results if not c.passed]
+        assert sheet in {c.sheet for c in results}
+        saved = load_collab_model(path)                              # the float32 model as trained
+        if sheet == "collab nn":
+            u = [saved.users.index(int(x)) for x in book.values("rating_user", sheet).ravel()]
+            m = [saved.movies.index(int(x)) for x in book.values("rating_movie", sheet).ravel()]
+            got = book.values("predictions", sheet).ravel()
+        else:
+            ratings = book.values("ratings", sheet)
+            rated = ~np.isnan(ratings)
+            uid = [int(x) for x in book.values("user_ids", "crosstab").ravel()]
+            mid = [int(x) for x in book.values("movie_ids", "crosstab").ravel()]
+            u = [saved.users.index(uid[i]) for i, _ in zip(*np.nonzero(rated))]
+            m = [saved.movies.index(mid[j]) for _, j in zip(*np.nonzero(rated))]
+            got = book.values("predictions", sheet)[rated]
+        with torch.no_grad():
+            want = saved.model(torch.tensor(u), torch.tensor(m)).double().numpy()
+        np.testing.assert_allclose(got, want, rtol=0, atol=2e-6)     # float32 training weights, float64 sheet

@@ -11,13 +11,12 @@ import openpyxl
 import pytest
 from conftest import REPO, SHARED, make_ratings, workbook_content
 
-from xlbridge import names as N
+from xlbridge.contracts import collab as N
 from xlbridge.builders.collab import CollabConfig, build_collab
 from xlbridge.data import load_ratings, synthetic_ratings
 from xlbridge.engine import recalculate_many
 from xlbridge.errors import XlbridgeInputError
 from xlbridge.parity import check_book
-from xlbridge.styles import FILLS
 
 GRID_SHEETS = ["dotprod", "bias", "bias_sigmoid"]
 XMLNS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
@@ -55,10 +54,10 @@ def test_sheets_names_and_shapes(default_book):
     for sheet, registry in [("crosstab", N.CROSSTAB), ("dotprod", N.GRID), ("bias", N.GRID),
                             ("bias_sigmoid", N.GRID), (LOOKUP_SHEET, N.LOOKUP)]:
         names = _names(wb[sheet])
-        for entry in registry:
+        for entry in registry.names:
             sigmoid_only = entry.name in ("y_range", "y_low", "y_high")
             optional = (sheet == "dotprod" and (entry.name in ("user_bias", "movie_bias") or sigmoid_only)) or \
-                       (sheet == "bias" and sigmoid_only)
+                       (sheet in ("bias", LOOKUP_SHEET) and sigmoid_only)
             if optional:
                 assert entry.name not in names, (sheet, entry.name)
                 continue
@@ -99,9 +98,10 @@ def test_styles_frozen_headers_notes(default_book):
     wb = openpyxl.load_workbook(default_book)
     ws = wb["dotprod"]
     fill = lambda name: ws[ws.defined_names[name].attr_text.split("!")[1].split(":")[0].replace("$", "")].fill.fgColor.rgb  # noqa: E731
-    assert fill("user_factors").endswith(FILLS["param"].fgColor.rgb[-6:])
-    assert fill("ratings").endswith(FILLS["data"].fgColor.rgb[-6:])
-    assert fill("predictions").endswith(FILLS["output"].fgColor.rgb[-6:])
+    # the course sheets' colours: parameters orange, data blue, outputs green
+    assert fill("user_factors").endswith("F8CBAD")
+    assert fill("ratings").endswith("BDD7EE")
+    assert fill("predictions").endswith("C6EFCE")
     assert ws.freeze_panes is not None
     assert any(c.comment for row in ws.iter_rows() for c in row)
     intro = wb["intro"]

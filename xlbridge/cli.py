@@ -83,7 +83,7 @@ def report(results_by_book: dict[str, list]) -> bool:
     return ok
 
 
-def run_checks(paths: list[Path]) -> bool:
+def run_checks(paths: list[Path], device: str = "cpu", show_coverage: bool = False) -> bool:
     """Recalculate the workbooks in one LibreOffice start and compare them with the models."""
     from xlbridge.engine import recalculate_many
     from xlbridge.parity import check_book
@@ -91,13 +91,40 @@ def run_checks(paths: list[Path]) -> bool:
     for p in paths:
         if not p.is_file():
             raise XlbridgeInputError(f"{p}: no such workbook")
+    on = _device(device)  # a bad --device is bad input before LibreOffice starts
     t = time.perf_counter()
     books = recalculate_many(paths)
     recalc_s = time.perf_counter() - t
-    results = {p.name: check_book(b) for p, b in zip(paths, books)}
+    results = {p.name: check_book(b, on) for p, b in zip(paths, books)}
     ok = report(results)
     out.print(f"LibreOffice recalculation {recalc_s:.1f} s, comparison {time.perf_counter() - t - recalc_s:.1f} s")
+    if show_coverage:
+        print_coverage({p: results[p.name] for p in paths})
     return ok
+
+
+def print_coverage(results_by_path: dict) -> None:
+    """Per sheet: formula cells, compared with the models, labels checked, unchecked."""
+    from xlbridge.coverage import coverage
+
+    table = Table(title="Coverage: every formula cell compared or checked")
+    for col in ("workbook", "sheet", "formulas", "compared", "labels", "unchecked"):
+        table.add_column(col, justify="left" if col in ("workbook", "sheet") else "right")
+    for path, results in results_by_path.items():
+        for sc in coverage(path, results):
+            table.add_row(path.name, sc.sheet, str(sc.formulas), str(sc.compared), str(sc.labels),
+                          str(sc.n_unchecked) if not sc.n_unchecked else f"[red]{sc.n_unchecked}[/red]")
+    out.print(table)
+
+
+def _device(name: str):
+    """The torch device parity runs the models on: cpu by default, float64 on any of them."""
+    from xlbridge.models.device import pick_device
+
+    try:
+        return pick_device(params.check(name, params.OneOf(("auto", "cpu", "cuda")), "--device"))
+    except ValueError as e:
+        raise XlbridgeInputError(f"--device: {e}") from None
 
 
 @app.command()
@@ -109,9 +136,11 @@ def build(
     movies: int = typer.Option(15, help="Movies in the crosstab (the most rated)."),
     factors: int = typer.Option(5, help="Latent factors per user and movie."),
     seed: int = typer.Option(42, help="Seed of the parameters' start values."),
-    epochs: int = typer.Option(10, help="Epochs unrolled down each optimizer sheet of graddesc.xlsx."),
+    epochs: Optional[int] = typer.Option(None, help="Epochs unrolled down each optimizer sheet of graddesc.xlsx (default: GraddescConfig's)."),
     hparam: list[str] = typer.Option([], help="A graddesc hyperparameter, OPTIMIZER.NAME=VALUE (e.g. adam.lr=0.1); repeatable."),
+    model: Optional[Path] = typer.Option(None, "--model", help="A model saved by 'xlbridge fit': write its learned parameters into the collab workbook (MODEL.xlsx in --out)."),
     check: bool = typer.Option(False, "--check", help="Recalculate the built workbooks in LibreOffice and print the parity report."),
+    device: str = typer.Option("cpu", help="Where parity runs the models: cpu, cuda or auto."),
     force: bool = typer.Option(False, help="Overwrite files that were not written by xlbridge."),
 ):
     """Build the workbooks.
@@ -124,7 +153,7 @@ def build(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", XlbridgeWarning)
         try:
-            targets = _build(out_dir, ratings, dataset, users, movies, factors, seed, epochs, hparam, force)
+            targets = _build(out_dir, ratings, dataset, users, movies, factors, seed, epochs, hparam, model, force)
         except XlbridgeInputError as e:
             _warn(caught)
             _fail(e)
@@ -133,13 +162,13 @@ def build(
             _fail(XlbridgeInputError(f"{e.filename2 or e.filename or out_dir}: {e.strerror or type(e).__name__}"))
         _warn(caught)
     try:
-        if check and not run_checks(targets):
+        if check and not run_checks(targets, device):
             raise typer.Exit(code=1)
     except XlbridgeInputError as e:
         _fail(e)
 
 
-def _build(out_dir: Path, ratings, dataset, users, movies, factors, seed, epochs, hparam, force) -> list[Path]:
+def _build(out_dir: Path, ratings, dataset, users, movies, factors, seed, epochs, hparam, model, force) -> list[Path]:
     """`build` without the CLI: validate everything, refuse to replace what the user owns, then
     write each workbook atomically and record its bytes (xlbridge.files). Returns the paths."""
     from xlbridge.builders.collab import CollabConfig, build_collab
@@ -151,19 +180,30 @@ def _build(out_dir: Path, ratings, dataset, users, movies, factors, seed, epochs
     if ratings and dataset:
         raise XlbridgeInputError("give --ratings or --dataset, not both")
     real = ratings is not None or dataset is not None
-    if real and (epochs != 10 or hparam):
-        raise XlbridgeInputError("--epochs and --hparam set graddesc.xlsx, which --ratings/--dataset do not build")
+    if (real or model is not None) and (epochs is not None or hparam):
+        raise XlbridgeInputError("--epochs and --hparam set graddesc.xlsx, which --ratings/--dataset/--model do not build")
     if out_dir.exists() and not out_dir.is_dir():
         raise XlbridgeInputError(f"{out_dir}: --out must be a folder; this is a file")
+    trained = None
+    if model is not None:
+        from xlbridge.collab_training import load_collab_model
+
+        trained = load_collab_model(model)
+        if not (ratings or dataset):   # the ratings it was trained on, where they still are
+            recorded = Path(trained.meta.get("source", ""))
+            if not recorded.is_file():
+                raise XlbridgeInputError(f"{model}: its ratings ({recorded}) are not there; give --ratings or --dataset")
+            ratings = recorded
     data = load_ratings(ratings) if ratings else load_ratings(fetch(dataset)) if dataset else synthetic_ratings()
     collab = CollabConfig(n_users=users, n_movies=movies, n_factors=factors, seed=seed).validate()
     crosstab(data, users, movies)  # enough users and movies? (fails before any file is written)
-    graddesc = GraddescConfig(epochs=epochs, hparams=_parse_hparams(hparam))
+    graddesc = GraddescConfig(hparams=_parse_hparams(hparam), **({} if epochs is None else {"epochs": epochs}))
     check_config(graddesc)
-    builders = {"collab": lambda p: build_collab(data, p, collab), "graddesc": lambda p: build_graddesc(p, graddesc)}
+    builders = {"collab": lambda p: build_collab(data, p, collab, trained),
+                "graddesc": lambda p: build_graddesc(p, graddesc)}
     # real ratings only change the collaborative-filtering workbook
-    specs = [s for s in WORKBOOKS if not real or s.kind == "collab"]
-    targets = [out_dir / s.filename for s in specs]
+    specs = [s for s in WORKBOOKS if not (real or trained) or s.kind == "collab"]
+    targets = [out_dir / (f"{model.stem}.xlsx" if trained else s.filename) for s in specs]
     for target in targets:
         _guard_overwrite(target, force)
     prepare_folder(out_dir)
@@ -195,13 +235,15 @@ def _parse_hparams(items: list[str]) -> dict[str, dict[str, float]]:
 
 
 @app.command()
-def check(workbooks: list[Path] = typer.Argument(..., help="Workbooks written by 'xlbridge build'.")):
+def check(workbooks: list[Path] = typer.Argument(..., help="Workbooks written by 'xlbridge build'."),
+          device: str = typer.Option("cpu", help="Where the models run: cpu, cuda or auto (float64 on any)."),
+          show_coverage: bool = typer.Option(False, "--coverage", help="Also print, per sheet, how many formula cells are compared, checked as labels, or unchecked.")):
     """Recalculate workbooks in LibreOffice and compare every checked cell with PyTorch.
 
     Exits 1 when any quantity differs by more than its tolerance (1e-9, float64).
     """
     try:
-        if not run_checks(workbooks):
+        if not run_checks(workbooks, device, show_coverage):
             raise typer.Exit(code=1)
     except XlbridgeInputError as e:
         _fail(e)

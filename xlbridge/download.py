@@ -1,6 +1,6 @@
 """Download and cache the course's datasets on request, verified by checksum.
 
-Nothing from elsewhere is committed (DESIGN.md, principle 6): MovieLens and the Nietzsche text
+Nothing from elsewhere is committed (docs/architecture.md, principle 6): MovieLens and the Nietzsche text
 are fetched once into the cache ($XLBRIDGE_CACHE, else ~/.cache/xlbridge), with a progress bar.
 The checksums are those of the files a lesson reads (ratings, titles, text), so a re-packed
 archive with the same data is accepted and a corrupted one is not. A download either

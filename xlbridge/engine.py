@@ -1,6 +1,6 @@
 """The real spreadsheet engine: recalculate workbooks in LibreOffice Calc (headless), read values by name.
 
-Parity is judged by the engine a user opens the file with (DESIGN.md, principle 3). Each call
+Parity is judged by the engine a user opens the file with (docs/architecture.md, principle 3). Each call
 copies the workbooks to a scratch folder, has `soffice --convert-to xlsx` load them with
 "recalculate on load: always" forced in a private user profile (so stale cached values are
 never trusted), and reads the recalculated copies with openpyxl. The input files are never

@@ -59,6 +59,14 @@ def load_default_text() -> str:
     return load_text(DEFAULT_TEXT)
 
 
+GLYPHS = {PAD: "␀", " ": "␣", "\n": "⏎", "\t": "⇥", "\r": "␍"}
+
+
+def glyph(ch: str) -> str:
+    """A character as a sheet's header shows it: invisible ones get a visible sign."""
+    return GLYPHS.get(ch, ch)
+
+
 def _show(ch: str) -> str:
     """A character as a person can read it in a one-line message."""
     return repr(ch) if not ch.isprintable() or ch == " " else f"'{ch}'"

@@ -1,6 +1,6 @@
 """Small openpyxl helpers every builder shares: references, defined names, exact text, atomic save.
 
-Defined names are the contract between a workbook and the Python side (DESIGN.md, principle 1):
+Defined names are the contract between a workbook and the Python side (docs/architecture.md, principle 1):
 builders write them here, the engine, parity, the solver and the UDFs read them back.
 """
 
@@ -157,4 +157,10 @@ def save_atomic(wb, path) -> Path:
     with atomic_path(path) as tmp:
         wb.save(tmp)
         _pin_timestamps(tmp)
+        if KIND_NAME in wb.defined_names:
+            # every formula cell carries its computed value (xlbridge/calc), so a viewer that
+            # does not recalculate (a preview, pandas.read_excel) shows the lesson's numbers
+            from xlbridge.calc import write_cached_values
+
+            write_cached_values(tmp, tmp)
     return path

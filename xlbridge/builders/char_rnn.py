@@ -29,66 +29,15 @@ import numpy as np
 from openpyxl import Workbook
 
 from xlbridge import text as textlib
-from xlbridge.builders.common import loss_cell, name_block, sheet_title, write_block
+from xlbridge.builders.common import loss_cell, name_block, sheet_kind, sheet_title, write_block
 from xlbridge.errors import XlbridgeInputError
 from xlbridge.files import atomic_path
 from xlbridge.params import POSITIVE, SEED, Interval, validate
-from xlbridge.names import Name
+from xlbridge.contracts.char_rnn import CHAR_RNN
 from xlbridge.styles import TITLE_FONT, header, intro_sheet, label, note, paint, widths
 from xlbridge.xlsx import a1, add_name, range_ref, save_atomic, set_text, set_workbook_kind
 
-KIND = "char_rnn"
 SHEETS = {"vocab": "vocab", "char3": "char3", "loop": "char loop", "concat": "concat", "rnn": "nn.RNN"}
-
-# The workbook's defined names: the contract with xlbridge/parity/char_rnn.py.
-# V vocabulary, F embedding size, H hidden size, T steps, N = sequences x T rows.
-VOCAB_NAMES = [  # workbook scope, on the vocab sheet
-    Name("vocab_chars", "V x 1", "data", "the characters; index 0 (the padding character) is empty"),
-    Name("vocab_codes", "V x 1", "data", "Unicode code of each character (0 for padding): exact, case-sensitive lookups"),
-    Name("vocab_glyphs", "V x 1", "data", "the characters as shown in headers (space, newline and padding made visible)"),
-]
-LOOP_NAMES = [  # sheet scope, on char3, char loop and concat
-    Name("model_class", "1 x 1", "data", "which class of models/char_rnn.py this sheet computes"),
-    Name("embedding", "V x F", "param", "e.weight"),
-    Name("l_in_weight", "H x F", "param", "l_in.weight (H x (H + F) on concat)"),
-    Name("l_in_bias", "H x 1", "param", "l_in.bias"),
-    Name("l_hidden_weight", "H x H", "param", "l_hidden.weight"),
-    Name("l_hidden_bias", "H x 1", "param", "l_hidden.bias"),
-    Name("l_out_weight", "V x H", "param", "l_out.weight"),
-    Name("l_out_bias", "V x 1", "param", "l_out.bias"),
-    Name("chars", "T x 1", "data", "the input characters, one per step"),
-    Name("concat", "T x (H + F)", "output", "cat(h, e(c)) for each step (concat sheet only)"),
-    Name("embedded", "T x F", "output", "e(c) for each step"),
-    Name("inputs", "T x H", "output", "relu(l_in(e(c))), on concat relu(l_in(cat(h, e(c)))), for each step"),
-    Name("hidden", "T x H", "output", "the hidden state after each step"),
-    Name("logits", "1 x V", "output", "l_out(h) after the last step"),
-    Name("log_probs", "1 x V", "output", "log_softmax(logits): what forward() returns"),
-    Name("probs", "1 x V", "output", "softmax(logits)"),
-    Name("prediction", "1 x 1", "output", "the most likely next character"),
-    Name("target", "1 x 1", "data", "the character that really follows"),
-    Name("loss", "1 x 1", "loss", "F.nll_loss(log_probs, target)"),
-]
-RNN_NAMES = [  # sheet scope, on nn.RNN
-    Name("model_class", "1 x 1", "data", "CharSeqRnn"),
-    Name("embedding", "V x F", "param", "e.weight"),
-    Name("weight_ih", "H x F", "param", "rnn.weight_ih_l0"),
-    Name("bias_ih", "H x 1", "param", "rnn.bias_ih_l0"),
-    Name("weight_hh", "H x H", "param", "rnn.weight_hh_l0"),
-    Name("bias_hh", "H x 1", "param", "rnn.bias_hh_l0"),
-    Name("l_out_weight", "V x H", "param", "l_out.weight"),
-    Name("l_out_bias", "V x 1", "param", "l_out.bias"),
-    Name("sequence", "N x 1", "data", "which sequence each row belongs to (1, 2, ...)"),
-    Name("chars", "N x 1", "data", "input characters, T rows per sequence"),
-    Name("embedded", "N x F", "output", "e(c) for each row"),
-    Name("hidden", "N x H", "output", "nn.RNN's output: the hidden state after each step"),
-    Name("logits", "N x V", "output", "l_out(h) at every step"),
-    Name("probs", "N x V", "output", "softmax(logits) at every step"),
-    Name("prediction", "N x 1", "output", "the most likely next character at every step"),
-    Name("targets", "N x 1", "data", "the inputs shifted by one: the next character of the text"),
-    Name("nll", "N x 1", "output", "-log_softmax(logits)[target] at every step"),
-    Name("loss", "1 x 1", "loss", "nll_loss_seq: the mean of nll"),
-]
-
 
 @dataclass(frozen=True)
 class CharRnnConfig:
@@ -218,16 +167,6 @@ def _pick_windows(text: str, length: int, count: int) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # Shared pieces
 
-GLYPHS = {textlib.PAD: "␀", " ": "␣", "\n": "⏎", "\t": "⇥", "\r": "␍"}
-
-
-def glyph(ch: str) -> str:
-    """A character as a header shows it: invisible ones get a visible sign."""
-    return GLYPHS.get(ch, ch)
-
-
-
-
 def _param_block(wb, ws, r, c, title, name, values, row_labels=None, bias_name=None, bias=None):
     """A weight matrix in torch's (out, in) layout, its bias as a column beside it, a name on each."""
     label(ws.cell(r, c), title)
@@ -254,7 +193,7 @@ def _parameters_start(wb, ws, r, vocab, w):
     """The parameters' heading at row r and the embedding block under it (orange), as every
     model sheet begins them; returns (block row, embedding's last column, vocabulary glyphs)."""
     label(ws.cell(r, 1), "Parameters (trained in PyTorch, exported to these cells; torch's (out, in) layout)")
-    glyphs = [glyph(ch) for ch in vocab.chars]
+    glyphs = [textlib.glyph(ch) for ch in vocab.chars]
     c = _param_block(wb, ws, r + 1, 1, "embedding = e.weight", "embedding", w["e.weight"], glyphs)
     return r + 1, c, glyphs
 
@@ -298,6 +237,7 @@ def _softmax_rows(ws, r_logit, r_lse, r_logp, r_prob, c0, V, h_row):
 
 def _vocab_sheet(wb, vocab: textlib.Vocab, source: str):
     ws = wb.create_sheet(SHEETS["vocab"])
+    sheet_kind(wb, ws, "vocab")
     label(ws["A1"], f"Vocabulary: {len(vocab) - 1} characters of the training text, plus padding at index 0")
     ws["A1"].font = TITLE_FONT
     label(ws["A2"], f"Source: {source}. Lookups match the code column, so they are exact and case-sensitive.", bold=False)
@@ -310,7 +250,7 @@ def _vocab_sheet(wb, vocab: textlib.Vocab, source: str):
         if ch != textlib.PAD:  # the padding character cannot be stored in a cell: left empty
             set_text(ws.cell(r0 + i, 2), ch)
         ws.cell(r0 + i, 3, ord(ch))
-        set_text(ws.cell(r0 + i, 4), glyph(ch))
+        set_text(ws.cell(r0 + i, 4), textlib.glyph(ch))
     r1 = r0 + len(vocab) - 1
     paint(ws, f"A{r0}:D{r1}", "data")
     note(ws.cell(r0, 3), "Unicode code of the character (UNICODE() in a formula). Index 0 is the padding character \\0.")
@@ -333,6 +273,7 @@ def _loop_sheet(wb, title, model_class, w, vocab, text: str, subtitle: str, conc
     reads only inp. Otherwise (Char3Model, CharLoopModel) l_in reads x and l_hidden reads h + inp.
     """
     ws = wb.create_sheet(title)
+    sheet_kind(wb, ws, "loop")
     V, F = w["e.weight"].shape
     H = w["l_hidden.weight"].shape[0]
     inputs, target = text[:-1], text[-1]
@@ -414,6 +355,7 @@ def _loop_sheet(wb, title, model_class, w, vocab, text: str, subtitle: str, conc
     else:
         note(ws.cell(r1, c_h), "tanh(l_hidden_weight row j . (h_prev + inp) + l_hidden_bias j): one RNN step.")
     name_block(wb, ws, "chars", r1, c_char, rT, c_char)
+    name_block(wb, ws, "indices", r1, c_idx, rT, c_idx)
     if concat:
         name_block(wb, ws, "concat", r1, c_cat, rT, c_x + F - 1)
     name_block(wb, ws, "embedded", r1, c_x, rT, c_x + F - 1)
@@ -424,7 +366,7 @@ def _loop_sheet(wb, title, model_class, w, vocab, text: str, subtitle: str, conc
     r_out = rT + 2
     label(ws.cell(r_out, 1), "next char")
     for v, ch in enumerate(vocab.chars):
-        set_text(ws.cell(r_out, c_out + v), glyph(ch))
+        set_text(ws.cell(r_out, c_out + v), textlib.glyph(ch))
     header(ws, f"{a1(r_out, c_out)}:{a1(r_out, c_out + V - 1)}")
     r_logit, r_lse, r_logp, r_prob = r_out + 1, r_out + 2, r_out + 3, r_out + 4
     for r, s in ((r_logit, "logits = l_out(h)"), (r_lse, "logsumexp"), (r_logp, "log_softmax"), (r_prob, "softmax")):
@@ -436,6 +378,7 @@ def _loop_sheet(wb, title, model_class, w, vocab, text: str, subtitle: str, conc
     paint(ws, a1(r_lse, c_out), "output", "0.0000")
     note(ws.cell(r_lse, c_out), "log(sum(exp(logits))), computed as max + log(sum(exp(logits - max))) like torch.")
     name_block(wb, ws, "logits", r_logit, c_out, r_logit, c_out + V - 1)
+    name_block(wb, ws, "logsumexp", r_lse, c_out)
     name_block(wb, ws, "log_probs", r_logp, c_out, r_logp, c_out + V - 1)
     name_block(wb, ws, "probs", r_prob, c_out, r_prob, c_out + V - 1)
 
@@ -458,6 +401,7 @@ def _loop_sheet(wb, title, model_class, w, vocab, text: str, subtitle: str, conc
     loss_cell(wb, ws, r_loss, c_out, f"=-INDEX({lp}, 1, MATCH(_xlfn.UNICODE({a1(r_tgt, c_out)}), vocab_codes, 0))",
               "loss", "Negative log-probability of the target: F.nll_loss(log_probs, target).")
     name_block(wb, ws, "prediction", r_pred, c_out)
+    name_block(wb, ws, "prediction_glyph", r_pred, c_out + 1)
     name_block(wb, ws, "target", r_tgt, c_out)
 
     r_blk, c, glyphs = _parameters_start(wb, ws, r_loss + 3, vocab, w)
@@ -477,6 +421,7 @@ def _loop_sheet(wb, title, model_class, w, vocab, text: str, subtitle: str, conc
 
 def _rnn_sheet(wb, w, vocab, sequences: list[str]):
     ws = wb.create_sheet(SHEETS["rnn"])
+    sheet_kind(wb, ws, "rnn")
     V, F = w["e.weight"].shape
     H = w["rnn.weight_hh_l0"].shape[0]
     T = len(sequences[0]) - 1
@@ -509,8 +454,8 @@ def _rnn_sheet(wb, w, vocab, sequences: list[str]):
     for j in range(H):
         set_text(ws.cell(r_hdr, c_h + j), f"h{j + 1}")
     for v, ch in enumerate(vocab.chars):
-        set_text(ws.cell(r_hdr, c_logit + v), glyph(ch))
-        set_text(ws.cell(r_hdr, c_prob + v), glyph(ch))
+        set_text(ws.cell(r_hdr, c_logit + v), textlib.glyph(ch))
+        set_text(ws.cell(r_hdr, c_prob + v), textlib.glyph(ch))
     header(ws, f"{a1(r_hdr, 1)}:{a1(r_hdr, c_nll)}")
 
     # torch: h0 = torch.zeros(1, B, n_hidden) -- every sequence starts from zeros
@@ -571,11 +516,14 @@ def _rnn_sheet(wb, w, vocab, sequences: list[str]):
     note(ws.cell(r1, c_tgt), "Targets are the inputs shifted by one; the last one of a sequence is typed.")
     name_block(wb, ws, "sequence", r1, 1, rN, 1)
     name_block(wb, ws, "chars", r1, c_char, rN, c_char)
+    name_block(wb, ws, "indices", r1, c_idx, rN, c_idx)
     name_block(wb, ws, "embedded", r1, c_x, rN, c_x + F - 1)
     name_block(wb, ws, "hidden", r1, c_h, rN, c_h + H - 1)
     name_block(wb, ws, "logits", r1, c_logit, rN, c_logit + V - 1)
+    name_block(wb, ws, "logsumexp", r1, c_lse, rN, c_lse)
     name_block(wb, ws, "probs", r1, c_prob, rN, c_prob + V - 1)
     name_block(wb, ws, "prediction", r1, c_pred, rN, c_pred)
+    name_block(wb, ws, "prediction_glyphs", r1, c_glyph, rN, c_glyph)
     name_block(wb, ws, "targets", r1, c_tgt, rN, c_tgt)
     name_block(wb, ws, "nll", r1, c_nll, rN, c_nll)
 
@@ -669,8 +617,13 @@ def build_char_rnn(path, config: CharRnnConfig = CharRnnConfig()) -> Path:
     _rnn_sheet(wb, w["seq"], vocab, sequences)
     _intro(wb, config, source, vocab, len(ids))
     wb.active = 0
-    set_workbook_kind(wb, KIND)
+    set_workbook_kind(wb, CHAR_RNN.kind)
     return save_atomic(wb, path)
+
+
+def build_default(path) -> Path:
+    """The main command's char_rnn.xlsx: the offline default text, the committed weights."""
+    return build_char_rnn(path, CharRnnConfig())
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 without the sigmoid range) and the embedding lookup, as live formulas.
 
 Mirrors models/collab.py: each formula writer below carries the torch expression it
-implements. Every block gets a sheet-scoped defined name (xlbridge/names.py) and every
+implements. Every block gets a sheet-scoped defined name (xlbridge/contracts/collab.py) and every
 optimisable sheet an Excel Solver model, so Excel's Solver dialog opens filled in.
 """
 
@@ -17,15 +17,14 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter as col_letter
 
-from xlbridge import names as N
-from xlbridge.builders.common import loss_cell, name_block, sheet_title, write_block
+from xlbridge.builders.common import loss_cell, name_block, sheet_kind, sheet_title, write_block
+from xlbridge.contracts.collab import COLLAB, GRID
 from xlbridge.data import CROSSTAB_SIZE, Crosstab, Ratings, crosstab
 from xlbridge.errors import XlbridgeInputError
 from xlbridge.params import ANY_NUMBER, NON_NEGATIVE, POSITIVE, SEED, Interval, validate
 from xlbridge.styles import header, intro_sheet, label, note, paint, print_on_one_page, widths
 from xlbridge.xlsx import a1, add_name, block, range_ref, save_atomic, set_text, set_workbook_kind
 
-KIND = "collab"
 SHEETS = {"crosstab": "crosstab", "dotprod": "dotprod", "bias": "bias",
           "sigmoid": "bias_sigmoid", "lookup": "embedding lookup"}
 
@@ -40,10 +39,12 @@ class CollabConfig:
     bias_scale: float = 0.5       # biases start uniform in [-bias_scale, bias_scale)
     y_low: float = 0.0            # DotProductBias(y_range=(0, 5.5)) as in the lesson
     y_high: float = 5.5
+    nn_rows: int = 40             # ratings on the `collab nn` sheet: each row is a few hundred formulas
 
     RULES: ClassVar[dict] = {
         "n_users": CROSSTAB_SIZE, "n_movies": CROSSTAB_SIZE, "n_factors": Interval(int, 1, 50), "seed": SEED,
         "init_high": POSITIVE, "bias_scale": NON_NEGATIVE, "y_low": ANY_NUMBER, "y_high": ANY_NUMBER,
+        "nn_rows": Interval(int, 1, 1000),
     }
 
     def validate(self) -> "CollabConfig":
@@ -61,6 +62,15 @@ class StartValues:
     movie_factors: np.ndarray
     user_bias: np.ndarray
     movie_bias: np.ndarray
+
+    @classmethod
+    def from_trained(cls, factors: dict, user_rows: np.ndarray, movie_rows: np.ndarray) -> "StartValues":
+        """A trained model's parameters for the crosstab's users and movies (rows of its tables);
+        a DotProduct has no biases (zeros are never written)."""
+        zeros = lambda n: np.zeros(n)   # noqa: E731
+        return cls(factors["user_factors"][user_rows], factors["movie_factors"][movie_rows],
+                   factors["user_bias"][user_rows, 0] if "user_bias" in factors else zeros(len(user_rows)),
+                   factors["movie_bias"][movie_rows, 0] if "movie_bias" in factors else zeros(len(movie_rows)))
 
     @classmethod
     def draw(cls, rng: np.random.Generator, n_users: int, n_movies: int, config: CollabConfig) -> "StartValues":
@@ -102,6 +112,7 @@ def _solver_model(wb, ws, objective: str, changing: list[str], minimise: bool = 
 
 def _crosstab_sheet(wb, ct: Crosstab):
     ws = wb.create_sheet(SHEETS["crosstab"])
+    sheet_kind(wb, ws, "crosstab")
     tag = " (SYNTHETIC data)" if ct.synthetic else ""
     sheet_title(ws, f"Ratings crosstab: top {len(ct.user_ids)} users x top {len(ct.movie_ids)} movies{tag}",
            f"Source: {ct.source}. Empty cell = no rating. Each model sheet holds a copy of these ratings.")
@@ -130,6 +141,18 @@ def _crosstab_sheet(wb, ct: Crosstab):
     name_block(wb, ws, "user_ids", r0, 1, r1, 1)
     name_block(wb, ws, "movie_ids", 3, c0, 3, c1)
     return ws, (r0, c0)
+
+
+def _y_range_cells(wb, ws, y_range, model: str) -> None:
+    """The yellow y_range cells in B3:C3, named y_range, y_low, y_high."""
+    label(ws.cell(3, 1), "y_range ->")
+    ws.cell(3, 2, float(y_range[0]))
+    ws.cell(3, 3, float(y_range[1]))
+    paint(ws, "B3:C3", "input")
+    note(ws.cell(3, 2), f"y_low and y_high of {model}(y_range=(y_low, y_high)). Change them and the predictions follow.")
+    name_block(wb, ws, "y_range", 3, 2, 3, 3)
+    name_block(wb, ws, "y_low", 3, 2, 3, 2)
+    name_block(wb, ws, "y_high", 3, 3, 3, 3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,6 +196,7 @@ def _grid_sheet(wb, title, ct: Crosstab, start: StartValues, *, biases: bool, y_
     U, M, K = len(ct.user_ids), len(ct.movie_ids), start.user_factors.shape[1]
     L = GridLayout(U, M, K)
     ws = wb.create_sheet(title)
+    sheet_kind(wb, ws, "grid")
 
     if y_range is None and not biases:
         sheet_title(ws, "DotProduct: prediction = user_factors . movie_factors",
@@ -181,16 +205,10 @@ def _grid_sheet(wb, title, ct: Crosstab, start: StartValues, *, biases: bool, y_
         sheet_title(ws, "DotProductBias: prediction = user_factors . movie_factors + user_bias + movie_bias",
                "torch: dot + self.user_bias(u).squeeze(1) + self.movie_bias(m).squeeze(1)   (DotProductBias)")
     else:
-        sheet_title(ws, "DotProductBias(y_range): prediction = y_low + (y_high - y_low) * sigmoid(dot + biases)",
+        what, res = ("DotProductBias", "dot + biases") if biases else ("DotProduct", "dot")
+        sheet_title(ws, f"{what}(y_range): prediction = y_low + (y_high - y_low) * sigmoid({res})",
                "torch: sigmoid_range(res, *self.y_range) = torch.sigmoid(res) * (high - low) + low   (OPTION: y_range)")
-        label(ws.cell(3, 1), "y_range ->")
-        ws.cell(3, 2, float(y_range[0]))
-        ws.cell(3, 3, float(y_range[1]))
-        paint(ws, "B3:C3", "input")
-        note(ws.cell(3, 2), "y_low and y_high of DotProductBias(y_range=(y_low, y_high)). Change them and the predictions follow.")
-        name_block(wb, ws, "y_range", 3, 2, 3, 3)
-        name_block(wb, ws, "y_low", 3, 2, 3, 2)
-        name_block(wb, ws, "y_high", 3, 3, 3, 3)
+        _y_range_cells(wb, ws, y_range, what)
 
     # Ratings: a copy of the crosstab, truly blank where there is no rating (SUMXMY2 below
     # skips blank pairs; a formula returning "" would be text, which it rejects).
@@ -210,6 +228,8 @@ def _grid_sheet(wb, title, ct: Crosstab, start: StartValues, *, biases: bool, y_
     paint(ws, f"{a1(L.r_rat, L.c0)}:{a1(L.r_rat + U - 1, L.c1)}", "data", "0.0")
     header(ws, f"{a1(L.r_ids, L.c0)}:{a1(L.r_ids, L.c1)}")
     name_block(wb, ws, "ratings", L.r_rat, L.c0, L.r_rat + U - 1, L.c1)
+    name_block(wb, ws, "user_ids", L.r_rat, 1, L.r_rat + U - 1, 1)
+    name_block(wb, ws, "movie_ids", L.r_ids, L.c0, L.r_ids, L.c1)
 
     # Parameters: movie_factors as K rows (one column per movie), user_factors as U rows.
     label(ws.cell(L.r_mf - 1, L.c0), "movie_factors (one column per movie)")
@@ -221,7 +241,8 @@ def _grid_sheet(wb, title, ct: Crosstab, start: StartValues, *, biases: bool, y_
     for k in range(K):
         label(ws.cell(L.r_hdr, L.c_uf + k), f"factor {k + 1}")
     for i in range(U):
-        ws.cell(L.r_u + i, 1, f"={a1(L.r_rat + i, 1)}")
+        ws.cell(L.r_u + i, 1, f"={a1(L.r_rat + i, 1)}")   # the user id, repeated beside the predictions
+    name_block(wb, ws, "prediction_user_ids", L.r_u, 1, L.r_u + U - 1, 1)
     write_block(ws, L.r_u, L.c_uf, start.user_factors, "param")
     name_block(wb, ws, "user_factors", L.r_u, L.c_uf, L.r_u + U - 1, L.c_uf + K - 1)
     changing = [range_ref(title, L.r_u, L.c_uf, L.r_u + U - 1, L.c_uf + K - 1),
@@ -239,7 +260,8 @@ def _grid_sheet(wb, title, ct: Crosstab, start: StartValues, *, biases: bool, y_
     # Predictions, one formula per crosstab cell, 0 where there is no rating (as in the course).
     label(ws.cell(L.r_hdr - 1, L.c0), "predictions")
     for j in range(M):
-        ws.cell(L.r_hdr, L.c0 + j, f"={a1(L.r_ids, L.c0 + j)}")
+        ws.cell(L.r_hdr, L.c0 + j, f"={a1(L.r_ids, L.c0 + j)}")   # the movie id, repeated above its column
+    name_block(wb, ws, "prediction_movie_ids", L.r_hdr, L.c0, L.r_hdr, L.c1)
     header(ws, f"{a1(L.r_hdr, 1)}:{a1(L.r_hdr, L.c1)}")
     for i in range(U):
         r = L.r_u + i
@@ -280,15 +302,19 @@ def _grid_sheet(wb, title, ct: Crosstab, start: StartValues, *, biases: bool, y_
 # embedding lookup: one row per rating, parameters as lookup tables
 
 
-def _lookup_sheet(wb, ct: Crosstab, start: StartValues):
+def _lookup_sheet(wb, ct: Crosstab, start: StartValues, y_range=None):
     title = SHEETS["lookup"]
     ws = wb.create_sheet(title)
+    sheet_kind(wb, ws, "lookup")
     U, M, K = len(ct.user_ids), len(ct.movie_ids), start.user_factors.shape[1]
     long = ct.long
     n = len(long)
-    sheet_title(ws, "Embedding lookup: DotProductBias one rating per row, exactly as PyTorch runs it",
+    model = "DotProductBias" if y_range is None else "DotProductBias(y_range)"
+    sheet_title(ws, f"Embedding lookup: {model} one rating per row, exactly as PyTorch runs it",
            "torch: self.user_factors(u) is a row lookup (INDEX/MATCH here); "
            "the one-hot block shows it is the same as onehot(u) @ user_factors.weight")
+    if y_range is not None:
+        _y_range_cells(wb, ws, y_range, "DotProductBias")
 
     # Parameter tables on the right: id, K factors, bias (nn.Embedding weights, one row per id).
     tc = 8 + 2 * K + 2           # first column of the tables
@@ -339,13 +365,18 @@ def _lookup_sheet(wb, ct: Crosstab, start: StartValues):
         # torch: (uf * mf).sum(1) + ub + mb
         uf = f"{a1(r, c_uf)}:{a1(r, c_uf + K - 1)}"
         mf = f"{a1(r, c_mf)}:{a1(r, c_mf + K - 1)}"
-        ws.cell(r, c_pred, f"=SUMPRODUCT({uf},{mf})+{a1(r, c_ub)}+{a1(r, c_mb)}")
+        res = f"SUMPRODUCT({uf},{mf})+{a1(r, c_ub)}+{a1(r, c_mb)}"
+        # torch: sigmoid_range(res, *self.y_range), when the model has one
+        ws.cell(r, c_pred, f"={res}" if y_range is None else f"=y_low+(y_high-y_low)/(1+EXP(-({res})))")
         ws.cell(r, c_err, f"=({a1(r, c_pred)}-{a1(r, 3)})^2")
     r1 = r0 + n - 1
     paint(ws, f"A{r0}:C{r1}", "data")
     paint(ws, f"{a1(r0, c_uf)}:{a1(r1, c_mb)}", "output")
     paint(ws, f"{a1(r0, c_pred)}:{a1(r1, c_err)}", "output")
     note(ws.cell(r0, c_uf), "INDEX(user_factors, MATCH(userId, user_ids, 0), k): the embedding lookup, non-volatile.")
+    for nm, c0, c1 in (("looked_up_user_factors", c_uf, c_uf + K - 1), ("looked_up_movie_factors", c_mf, c_mf + K - 1),
+                       ("looked_up_user_bias", c_ub, c_ub), ("looked_up_movie_bias", c_mb, c_mb)):
+        name_block(wb, ws, nm, r0, c0, r1, c1)
     for nm, c in (("rating_user", 1), ("rating_movie", 2), ("rating", 3), ("predictions", c_pred), ("squared_errors", c_err)):
         name_block(wb, ws, nm, r0, c, r1, c)
 
@@ -374,6 +405,7 @@ def _lookup_sheet(wb, ct: Crosstab, start: StartValues):
         # torch: F.one_hot(u, num_classes=U)
         ws.cell(oh + 3, tc + 1 + j, f"=IF({a1(oh + 2, tc + 1 + j)}=onehot_user,1,0)")
     paint(ws, f"{a1(oh + 3, tc + 1)}:{a1(oh + 3, tc + U)}", "output", "0")
+    name_block(wb, ws, "onehot_ids", oh + 2, tc + 1, oh + 2, tc + U)
     name_block(wb, ws, "onehot", oh + 3, tc + 1, oh + 3, tc + U)
     label(ws.cell(oh + 4, tc), "one-hot x factors")
     for k in range(K):
@@ -399,7 +431,7 @@ def _intro(wb, ct: Crosstab, config: CollabConfig):
     data = ("SYNTHETIC data: a deterministic MovieLens-shaped sample generated from a planted low-rank "
             "model, for offline use. Rebuild from real MovieLens with 'xlbridge build --ratings PATH'."
             if ct.synthetic else f"MovieLens ratings from {ct.source}.")
-    name_list = "; ".join(f"{n.name} ({n.shape}, {n.role})" for n in N.GRID)
+    name_list = "; ".join(f"{n.name} ({n.shape}, {n.role})" for n in GRID.names)
     intro_sheet(wb, "Collaborative filtering: the lesson's models as live formulas", [
         ("Data", f"{data} The crosstab holds the {len(ct.user_ids)} most active users and the "
                  f"{len(ct.movie_ids)} most rated movies (ties: smaller id first); a duplicate (user, movie) "
@@ -428,8 +460,12 @@ def _intro(wb, ct: Crosstab, config: CollabConfig):
     ])
 
 
-def build_collab(data: Ratings, path, config: CollabConfig = CollabConfig()) -> Path:
-    """Build the collaborative-filtering workbook from ratings into `path` (atomic write)."""
+def build_collab(data: Ratings, path, config: CollabConfig = CollabConfig(), trained=None) -> Path:
+    """Build the collaborative-filtering workbook from ratings into `path` (atomic write).
+
+    With `trained` (a SavedModel from xlbridge.collab_training.load_collab_model) the model
+    sheets hold that model's learned parameters for the crosstab's users and movies instead of
+    seeded start values, so their predictions and RMSE are the trained model's."""
     config = config.validate()
     ct = crosstab(data, config.n_users, config.n_movies)
     rng = np.random.default_rng(config.seed)
@@ -440,14 +476,71 @@ def build_collab(data: Ratings, path, config: CollabConfig = CollabConfig()) -> 
     wb = Workbook()
     wb.remove(wb.active)
     _crosstab_sheet(wb, ct)
-    _grid_sheet(wb, SHEETS["dotprod"], ct, StartValues.draw(rng, U, M, config), biases=False)
-    _grid_sheet(wb, SHEETS["bias"], ct, StartValues.draw(rng, U, M, config), biases=True)
-    _grid_sheet(wb, SHEETS["sigmoid"], ct, StartValues.draw(rng, U, M, config), biases=True,
-                y_range=(config.y_low, config.y_high))
-    _lookup_sheet(wb, ct, StartValues.draw(rng, U, M, config))
-    _intro(wb, ct, config)
+    if trained is None:
+        _grid_sheet(wb, SHEETS["dotprod"], ct, StartValues.draw(rng, U, M, config), biases=False)
+        _grid_sheet(wb, SHEETS["bias"], ct, StartValues.draw(rng, U, M, config), biases=True)
+        _grid_sheet(wb, SHEETS["sigmoid"], ct, StartValues.draw(rng, U, M, config), biases=True,
+                    y_range=(config.y_low, config.y_high))
+        _lookup_sheet(wb, ct, StartValues.draw(rng, U, M, config))
+        _intro(wb, ct, config)
+    else:
+        _trained_sheets(wb, ct, trained, config)
     for ws in wb.worksheets:
         print_on_one_page(ws)
     wb.active = 0
-    set_workbook_kind(wb, KIND)
+    set_workbook_kind(wb, COLLAB.kind)
     return save_atomic(wb, path)
+
+
+def _rows_of(ct: Crosstab, trained, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Where the crosstab's users and movies sit in the trained model's tables."""
+    def find(keys, table, what):
+        index = {k: i for i, k in enumerate(table)}
+        missing = [k for k in keys if k not in index]
+        if missing:
+            raise XlbridgeInputError(f"{source}: {what} {missing[0]!r} of the crosstab is not in the model "
+                                     f"({len(missing)} missing): was it trained on other ratings?")
+        return np.array([index[k] for k in keys])
+    movie_keys = list(ct.titles) if trained.meta.get("item") == "title" else list(ct.movie_ids)
+    return find(list(ct.user_ids), trained.users, "user"), find(movie_keys, trained.movies, "movie")
+
+
+def _trained_sheets(wb, ct: Crosstab, trained, config: CollabConfig) -> None:
+    """The sheets of a trained model: its equation with its learned parameters."""
+    from xlbridge.builders.collab_nn import collab_nn_sheet
+
+    model = trained.model
+    name = type(model).__name__
+    source = trained.meta.get("source", "the model")
+    users, movies = _rows_of(ct, trained, source)
+    w = {k: v.detach().cpu().double().numpy() for k, v in model.state_dict().items()}
+    y_range = getattr(model, "y_range", None)
+    if name in ("DotProduct", "DotProductBias"):
+        start = StartValues.from_trained({k.removesuffix(".weight"): v for k, v in w.items()}, users, movies)
+        _grid_sheet(wb, f"trained {name}", ct, start, biases=name == "DotProductBias", y_range=y_range)
+        if name == "DotProductBias":
+            _lookup_sheet(wb, ct, start, y_range=y_range)
+    elif name == "CollabNN":
+        collab_nn_sheet(wb, ct, w, users, movies, y_range, config.nn_rows)
+    else:
+        raise XlbridgeInputError(f"{name} has no sheet: a trained DotProduct, DotProductBias or CollabNN can be "
+                                 "written into a workbook")
+    history = trained.meta.get("history") or [{}]
+    settings = trained.meta.get("settings", {})
+    intro_sheet(wb, f"Collaborative filtering: a trained {name} as live formulas", [
+        ("Model", f"{name} trained by 'xlbridge fit' on {source} ({settings.get('epochs')} epochs, lr "
+                  f"{settings.get('lr')}, wd {settings.get('wd')}, split seed {settings.get('seed')}); validation "
+                  f"MSE {history[-1].get('valid_loss', float('nan')):.4f}. Its learned parameters for the crosstab's "
+                  "users and movies fill the orange cells."),
+        ("Data", f"The crosstab holds the {len(ct.user_ids)} most active users and the {len(ct.movie_ids)} most rated "
+                 f"movies of {ct.source}."),
+        ("Sheets", "Each model sheet computes the trained model's equation from its orange cells, so its predictions "
+                   "and loss are the PyTorch model's on these ratings. 'xlbridge check' proves it in LibreOffice."),
+    ])
+
+
+def build_default(path) -> Path:
+    """The main command's collab_filter.xlsx: the labelled synthetic sample, seeded start values."""
+    from xlbridge.data import synthetic_ratings
+
+    return build_collab(synthetic_ratings(), path, CollabConfig())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from xlbridge.contracts import SHEET_KIND
 from xlbridge.styles import LOSS_BORDER, TITLE_FONT, label, note, paint
 from xlbridge.xlsx import a1, add_name, range_ref
 
@@ -11,6 +12,12 @@ from xlbridge.xlsx import a1, add_name, range_ref
 def name_block(wb, ws, name: str, r0: int, c0: int, r1: int | None = None, c1: int | None = None) -> None:
     """A sheet-scoped defined name over rows r0..r1, columns c0..c1 (one cell when r1, c1 are left out)."""
     add_name(wb, name, range_ref(ws.title, r0, c0, r0 if r1 is None else r1, c0 if c1 is None else c1), sheet=ws)
+
+
+def sheet_kind(wb, ws, kind: str) -> None:
+    """Say which kind of sheet `ws` is (its SheetContract in xlbridge/contracts): a hidden
+    sheet-scoped name, so parity and coverage find a sheet by what it is, not by its title."""
+    add_name(wb, SHEET_KIND, f'"{kind}"', sheet=ws, hidden=True)
 
 
 def write_block(ws, r0: int, c0: int, values, role: str = "param", number_format: str | None = None) -> tuple[int, int]:

@@ -34,14 +34,14 @@ from openpyxl.chart import LineChart, Reference
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from xlbridge.builders.common import sheet_kind
+from xlbridge.contracts.graddesc import GRADDESC
 from xlbridge.errors import XlbridgeInputError
 from xlbridge.models.linear import make_data
 from xlbridge.models.optimizers import OPTIMIZERS
 from xlbridge.params import ANY_NUMBER, NON_NEGATIVE, POSITIVE, SEED, Interval, check, check_hparams, validate
 from xlbridge.styles import header, intro_sheet, label, note, paint, print_on_one_page, widths
 from xlbridge.xlsx import add_name, cell_ref, range_ref, save_atomic, set_text, set_workbook_kind
-
-KIND = "graddesc"
 
 # sheet title -> optimizer key in models/optimizers.py OPTIMIZERS (the parity check walks this too)
 SHEETS: dict[str, str] = {
@@ -139,32 +139,32 @@ def columns(optimizer: str) -> list[Col]:
     cols = [
         Col("step", "step", "t", "", fmt="0", width=6),
         Col("epoch", "epoch", "", "", fmt="0", width=6),
-        Col("x", "x", "data!x", "", fmt="General", role="data", width=8),
-        Col("y", "y", "data!y", "", fmt="General", role="data", width=9),
+        Col("step_x", "x", "data!x", "", fmt="General", role="data", width=8),
+        Col("step_y", "y", "data!y", "", fmt="General", role="data", width=9),
         # a, b = the parameters this step starts from (the previous step's result)
         Col("a", "a", "previous new a", "=[new_a@prev]"),
         Col("b", "b", "previous new b", "=[new_b@prev]"),
         # pred = a * x + b
-        Col("pred", "pred", "a·x + b", "=[a]*[x]+[b]", fmt="0.0000", role="output"),
+        Col("pred", "pred", "a·x + b", "=[a]*[step_x]+[b]", fmt="0.0000", role="output"),
         # loss = (pred - y) ** 2
-        Col("loss", "loss", "(pred − y)²", "=([pred]-[y])^2", fmt="0.0000", role="output"),
+        Col("loss", "loss", "(pred − y)²", "=([pred]-[step_y])^2", fmt="0.0000", role="output"),
     ]
     if optimizer == "sgd":
         cols += [
             # the derivative estimated from the loss alone: a central difference, exact for a
             # quadratic up to rounding, so it should match the analytic column beside it
             Col("fd_grad_a", "est de/da", "(e(a+h) − e(a−h)) / 2h",
-                "=((([a]+fd_step)*[x]+[b]-[y])^2-(([a]-fd_step)*[x]+[b]-[y])^2)/(2*fd_step)", fmt=SCI,
+                "=((([a]+fd_step)*[step_x]+[b]-[step_y])^2-(([a]-fd_step)*[step_x]+[b]-[step_y])^2)/(2*fd_step)", fmt=SCI,
                 tip="The derivative estimated from the loss alone (h = fd_step). A central difference "
                     "of this quadratic loss equals the derivative up to rounding: compare with de/da."),
             Col("fd_grad_b", "est de/db", "(e(b+h) − e(b−h)) / 2h",
-                "=(([a]*[x]+([b]+fd_step)-[y])^2-([a]*[x]+([b]-fd_step)-[y])^2)/(2*fd_step)", fmt=SCI),
+                "=(([a]*[step_x]+([b]+fd_step)-[step_y])^2-([a]*[step_x]+([b]-fd_step)-[step_y])^2)/(2*fd_step)", fmt=SCI),
         ]
     cols += [
         # loss.backward(): a.grad = 2 * (pred - y) * x
-        Col("grad_a", "de/da", "x · de/db", "=[grad_b]*[x]", fmt=SCI),
+        Col("grad_a", "de/da", "x · de/db", "=[grad_b]*[step_x]", fmt=SCI),
         # loss.backward(): b.grad = 2 * (pred - y)
-        Col("grad_b", "de/db", "2·(pred − y)", "=2*([pred]-[y])", fmt=SCI),
+        Col("grad_b", "de/db", "2·(pred − y)", "=2*([pred]-[step_y])", fmt=SCI),
     ]
     cols += _optimizer_columns(optimizer)
     return cols
@@ -313,6 +313,7 @@ def _data_sheet(wb, data) -> None:
     """x and y = true_a*x + true_b + noise: x and noise written as values (never RANDBETWEEN),
     y a formula, so editing the true a or b moves every point."""
     ws = wb.create_sheet("data")
+    sheet_kind(wb, ws, "data")
     label(ws["A1"], "Data: y = true_a·x + true_b + noise (seeded values, not RANDBETWEEN)")
     for r, (key, text, value) in enumerate([("true_a", "true a", data.a), ("true_b", "true b", data.b)], start=2):
         label(ws.cell(r, 1), text)
@@ -343,6 +344,7 @@ def _data_sheet(wb, data) -> None:
 
 def _optimizer_sheet(wb, title: str, optimizer: str, hp: dict, config: GraddescConfig, n: int) -> None:
     ws = wb.create_sheet(title)
+    sheet_kind(wb, ws, "optimizer")
     cols = columns(optimizer)
     letters = {c.name: get_column_letter(j) for j, c in enumerate(cols, start=1)}
     steps = n * config.epochs
@@ -354,6 +356,7 @@ def _optimizer_sheet(wb, title: str, optimizer: str, hp: dict, config: GraddescC
     panel = _Panel(wb, ws, pc)
     panel.heading(f"{title}: {'the course variant, not torch' if optimizer == 'adam_course' else 'as torch.optim'}")
     panel.text(TORCH_CALLS[optimizer])
+    panel.named("optimizer", optimizer, "data", caption="optimizer (models/optimizers.py)")
     panel.heading("hyperparameters (change these)")
     for key, value in hp.items():
         panel.named(key, value, "input")
@@ -380,8 +383,9 @@ def _optimizer_sheet(wb, title: str, optimizer: str, hp: dict, config: GraddescC
     header(ws, f"A{HEAD}:{get_column_letter(len(cols))}{HEAD}")
     ws.cell(START, 1, 0)
     for j, c in enumerate(cols, start=1):
-        if c.start is not None:
+        if c.start is not None:   # step 0: where a, b and the optimizer's state start
             ws.cell(START, j, c.start).number_format = c.fmt
+            add_name(wb, f"{c.name}_start", cell_ref(title, START, j), sheet=ws)
     paint(ws, f"{letters['new_a']}{START}:{letters['new_b']}{START}", "param")
     for t in range(1, steps + 1):
         r = START + t
@@ -391,9 +395,9 @@ def _optimizer_sheet(wb, title: str, optimizer: str, hp: dict, config: GraddescC
                 v = t
             elif c.name == "epoch":
                 v = (t - 1) // n + 1
-            elif c.name == "x":
+            elif c.name == "step_x":
                 v = f"=data!$B${DATA_FIRST_ROW + i}"
-            elif c.name == "y":
+            elif c.name == "step_y":
                 v = f"=data!$D${DATA_FIRST_ROW + i}"
             else:
                 v = _fill(c.formula, letters, r)
@@ -403,7 +407,7 @@ def _optimizer_sheet(wb, title: str, optimizer: str, hp: dict, config: GraddescC
         col = letters[c.name]
         if c.role:
             paint(ws, f"{col}{first}:{col}{last}", c.role, number_format=c.fmt)
-        if c.name not in ("step", "epoch", "x", "y"):
+        if c.name not in ("step", "epoch"):
             add_name(wb, c.name, range_ref(title, first, cols.index(c) + 1, last, cols.index(c) + 1), sheet=ws)
     for j, c in enumerate(cols, start=1):
         if c.tip:
@@ -510,5 +514,10 @@ def build_graddesc(path, config: GraddescConfig | None = None) -> Path:
         _optimizer_sheet(wb, title, optimizer, hparams[optimizer], config, config.n_points)
     for ws in wb.worksheets:
         print_on_one_page(ws)
-    set_workbook_kind(wb, KIND)
+    set_workbook_kind(wb, GRADDESC.kind)
     return save_atomic(wb, path)
+
+
+def build_default(path) -> Path:
+    """The main command's graddesc.xlsx: seeded synthetic points, like the course's."""
+    return build_graddesc(path, GraddescConfig())

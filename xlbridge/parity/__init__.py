@@ -1,33 +1,26 @@
 """Parity: a workbook recalculated by LibreOffice against the PyTorch models, cell for cell.
 
-Each workbook kind has a checker module here (`collab`, ...). A checker reads the parameter
-blocks and inputs from the recalculated workbook by defined name, runs the model in float64
-and returns one `Comparison` per sheet and quantity.
+Each workbook kind has a checker module here (`collab`, `graddesc`, `char_rnn`), found through
+the workbook registry (xlbridge/workbooks.py). A checker reads the parameter blocks and inputs
+from the recalculated workbook by defined name, runs the model in float64 and returns one
+`Comparison` per sheet and quantity, each naming the defined names it proves. Then the contract
+decides what had to be proven: every output, loss and label name a sheet carries
+(xlbridge/contracts) must be in some comparison, or the check fails on it.
 """
 
 from __future__ import annotations
 
-import importlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
+from xlbridge.contracts import FORMULA_ROLES, SHEET_KIND
 from xlbridge.engine import Book, recalculate
 from xlbridge.errors import XlbridgeInputError
 
-TOLERANCE = 1e-9  # float64 on both sides (DESIGN.md, principle 4)
-
-# kind -> module holding its checker; imported on first use so `xlbridge check` on one kind
-# does not load the others' models.
-CHECKER_MODULES = {
-    "collab": "xlbridge.parity.collab",
-    "graddesc": "xlbridge.parity.graddesc",
-    "char_rnn": "xlbridge.parity.char_rnn",
-}
-
-_CHECKERS: dict[str, Callable[[Book], list["Comparison"]]] = {}
+TOLERANCE = 1e-9  # float64 on both sides (docs/architecture.md, principle 4)
 
 
 @dataclass(frozen=True)
@@ -40,6 +33,8 @@ class Comparison:
     max_diff: float
     tol: float = TOLERANCE
     relative: bool = False  # max_diff is relative per cell (see compare)
+    names: tuple[str, ...] = ()   # the sheet's defined names whose cells this proves
+    label: bool = False           # a label (repeated data) checked, rather than a model output compared
 
     @property
     def passed(self) -> bool:
@@ -47,19 +42,19 @@ class Comparison:
 
 
 def compare(sheet: str, quantity: str, got, want, *, tol: float = TOLERANCE, relative: bool = False,
-            empty=None) -> Comparison:
+            empty=None, names: tuple[str, ...] | None = None, label: bool = False) -> Comparison:
     """Compare spreadsheet values `got` with model values `want` (same shape).
 
     A NaN (an empty, text or error cell) counts as an infinite difference, except in the cells
-    `empty` (a boolean mask) marks as meant to be blank on both sides.
+    `empty` (a boolean mask) marks as meant to be blank on both sides. `names` are the defined
+    names whose cells `got` holds (default: the quantity itself, when it is a name).
 
     relative=True divides each cell's difference by max(|model value|, 1e-3 * the largest
     |value| of the quantity): relative error cell by cell, except near a zero crossing (a
     gradient, a residual), where no per-cell relative error is meaningful and both sides carry
     the same absolute rounding; there it is judged against a thousandth of the quantity's scale.
     """
-    got = np.asarray(got, dtype=float)
-    want = np.asarray(want, dtype=float)
+    got, want = (np.asarray(_host(a), dtype=float) for a in (got, want))
     if got.shape != want.shape:
         raise XlbridgeInputError(
             f"sheet '{sheet}': {quantity} has shape {got.shape} in the workbook, {want.shape} in the model"
@@ -71,38 +66,78 @@ def compare(sheet: str, quantity: str, got, want, *, tol: float = TOLERANCE, rel
         diff = diff / np.maximum(np.abs(want), floor if floor > 0 else 1.0)  # all zero: absolute
     diff = np.where(both_empty, 0.0, np.where(np.isnan(diff), np.inf, diff))
     cells = int(diff.size - both_empty.sum())
-    return Comparison(sheet, quantity, cells, float(diff.max()) if diff.size else np.nan, tol, relative)
+    if names is None:
+        names = (quantity,) if re.fullmatch(r"\w+", quantity) else ()
+    return Comparison(sheet, quantity, cells, float(diff.max()) if diff.size else np.nan, tol, relative,
+                      tuple(names), label)
 
 
-def register(kind: str):
-    """Decorator: `@register("collab")` makes a function the checker for that workbook kind."""
-
-    def deco(fn):
-        _CHECKERS[kind] = fn
-        return fn
-
-    return deco
-
-
-def checker_for(kind: str | None, source="workbook"):
-    if kind not in CHECKER_MODULES:
-        known = ", ".join(sorted(CHECKER_MODULES))
-        raise XlbridgeInputError(
-            f"{source}: no parity check for workbook kind {kind!r} (known kinds: {known}); "
-            "was it written by 'xlbridge build'?"
-        )
-    importlib.import_module(CHECKER_MODULES[kind])
-    return _CHECKERS[kind]
+def compare_labels(sheet: str, quantity: str, got, want, names: tuple[str, ...], label: bool = True) -> Comparison:
+    """Cells that repeat data (an id, a character) against the data, or any text a model
+    decides (label=False): equal, exactly."""
+    got, want = np.asarray(got, dtype=object).ravel(), np.asarray(want, dtype=object).ravel()
+    if got.shape != want.shape:
+        raise XlbridgeInputError(f"sheet '{sheet}': {quantity} has {got.size} cells, the data {want.size}")
+    same = [_same(a, b) for a, b in zip(got, want)]
+    return Comparison(sheet, quantity, len(same), 0.0 if all(same) else float("inf"), 0.0, False, tuple(names), label)
 
 
-def check_book(book: Book) -> list[Comparison]:
-    """Run the checker for an already recalculated workbook."""
-    return checker_for(book.kind, book.source)(book)
+def _same(a, b) -> bool:
+    """Equal as a spreadsheet shows them: 3 and 3.0 alike, text exactly."""
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return float(a) == float(b)
+    return a == b
 
 
-def check(path) -> list[Comparison]:
+def _host(values):
+    """A model's tensor (on any device) as a NumPy array; anything else as it is."""
+    return values.detach().cpu().numpy() if hasattr(values, "detach") else values
+
+
+def sheet_kind(book: Book, sheet: str) -> str | None:
+    """The kind of sheet `sheet` says it is (its hidden `xlbridge_sheet` name), or None."""
+    text = book.names().get((sheet, SHEET_KIND))
+    return text.strip('"') if text else None
+
+
+def sheets_of_kind(book: Book, *kinds: str) -> list[str]:
+    """The titles of the sheets of these kinds, in workbook order."""
+    return [s for s in book.sheets_with(SHEET_KIND) if sheet_kind(book, s) in kinds]
+
+
+def unproven(book: Book, results: list[Comparison]) -> list[Comparison]:
+    """A failing comparison for every output, loss and label name a sheet carries that no
+    comparison proved: a formula block the checker forgot fails instead of passing unseen."""
+    from xlbridge.workbooks import registry_entry
+
+    contract = registry_entry(book.kind, book.source).contract
+    proven = {(c.sheet, n) for c in results for n in c.names}
+    missing = []
+    for sheet in book.sheets_with(SHEET_KIND):
+        kind = sheet_kind(book, sheet)
+        try:
+            names = contract.sheet(kind).with_role(*FORMULA_ROLES)
+        except KeyError:
+            raise XlbridgeInputError(f"{book.source}: sheet '{sheet}' says it is a {kind!r} sheet, which "
+                                     f"{book.kind} workbooks do not have") from None
+        for name in names:
+            if (sheet, name) in book.names() and (sheet, name) not in proven:
+                missing.append(Comparison(sheet, f"{name} (not compared)", 0, float("inf"), names=(name,)))
+    return missing
+
+
+def check_book(book: Book, device="cpu") -> list[Comparison]:
+    """Run the checker for an already recalculated workbook, the models on `device`; then
+    fail every formula name its contract says must be proven and no comparison proved."""
+    from xlbridge.workbooks import registry_entry
+
+    results = registry_entry(book.kind, book.source).checker()(book, device=device)
+    return results + unproven(book, results)
+
+
+def check(path, device="cpu") -> list[Comparison]:
     """Recalculate `path` in LibreOffice and compare every checked cell with the models."""
     path = Path(path)
     if not path.is_file():
         raise XlbridgeInputError(f"{path}: no such workbook")
-    return check_book(recalculate(path))
+    return check_book(recalculate(path), device)

@@ -1,0 +1,74 @@
+"""Every workbook xlbridge writes carries the computed value of every formula cell, equal to
+LibreOffice's recalculation, so a viewer that does not recalculate shows the lesson's numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+from xlbridge.contracts import FORMULA_ROLES, SHEET_KIND
+from xlbridge.engine import recalculate_many
+from xlbridge.workbooks import WORKBOOKS, registry_entry
+
+pytestmark = pytest.mark.libreoffice
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cached")
+    paths = [spec.build_default(tmp / spec.filename) for spec in WORKBOOKS]
+    return paths, recalculate_many(paths)
+
+
+def _cells(ws, coord):
+    got = ws[coord.replace("$", "")]
+    if not isinstance(got, tuple):
+        return [[got]]
+    return [list(r) if isinstance(r, tuple) else [r] for r in got] if isinstance(got[0], tuple) else [list(got)]
+
+
+def _close(a, b) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return abs(a - b) <= 1e-9 * max(1.0, abs(b))
+    return (a if a is not None else "") == (b if b is not None else "")
+
+
+@pytest.mark.parametrize("index", range(len(WORKBOOKS)), ids=[s.filename for s in WORKBOOKS])
+def test_cached_values_equal_libreoffices(built, index):
+    """openpyxl(data_only=True) reads the values the file stores; LibreOffice recalculates.
+    Every formula cell lies in an output, loss or label name (tests/test_coverage.py), so
+    comparing those names compares every formula cell."""
+    paths, books = built
+    path, book = paths[index], books[index]
+    contract = registry_entry(book.kind).contract
+    stored = openpyxl.load_workbook(path, data_only=True)
+    checked = 0
+    for ws in stored.worksheets:
+        if SHEET_KIND not in ws.defined_names:
+            continue
+        kind = ws.defined_names[SHEET_KIND].attr_text.strip('"')
+        for name in contract.sheet(kind).with_role(*FORMULA_ROLES):
+            if name not in ws.defined_names:
+                continue
+            (_, coord), = ws.defined_names[name].destinations
+            cached = [[c.value for c in row] for row in _cells(ws, coord)]
+            fresh = book.raw(name, ws.title)
+            for r1, r2 in zip(cached, fresh):
+                for a, b in zip(r1, r2):
+                    assert a is not None or b in (None, ""), (ws.title, name, "no cached value")
+                    assert _close(a, b), (ws.title, name, a, b)
+                    checked += 1
+    assert checked > 1000
+
+
+def test_pandas_sees_the_numbers_without_recalculating(built):
+    paths, _ = built
+    collab = pd.read_excel(paths[0], sheet_name="dotprod", header=None)
+    rmse = openpyxl.load_workbook(paths[0], data_only=True)["dotprod"].defined_names["rmse"]
+    assert collab.notna().to_numpy().sum() > 400          # predictions, ids, factors: all there
+    graddesc = pd.read_excel(paths[2], sheet_name="adam", header=None)
+    new_a = pd.to_numeric(graddesc.iloc[3:, 20], errors="coerce")
+    assert new_a.notna().sum() > 250 and np.isfinite(new_a.dropna()).all()
+    assert rmse is not None
