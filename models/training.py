@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
-from tqdm.auto import tqdm
+from tqdm import tqdm   # plain: no widget warning in a notebook without ipywidgets
 
 
 @dataclass

@@ -419,7 +419,7 @@ def train(
     n_hidden: int = typer.Option(256, help="Hidden units."),
     n_fac: int = typer.Option(42, help="Embedding size."),
     identity_init: bool = typer.Option(True, help="Start the hidden-to-hidden weights at the identity matrix."),
-    threads: Optional[int] = typer.Option(None, help="CPU threads for torch (1 is often fastest on a busy machine)."),
+    threads: int = typer.Option(1, help="CPU threads for torch (1 is often fastest on a busy machine)."),
     seed: int = typer.Option(0, help="Seed of the initial weights and the batch order."),
 ):
     """Train a char-RNN on a text and save it; prints the loss per epoch.
@@ -430,15 +430,13 @@ def train(
     from xlbridge.text_training import train_text_model
 
     try:
-        if threads is not None:
-            import torch
-
-            torch.set_num_threads(params.check(threads, params.Interval(int, 1, 1024), "--threads"))
+        threads = params.check(threads, params.Interval(int, 1, 1024), "--threads")
         if not out_file.parent.is_dir():  # find out now, not after the whole training run
             raise XlbridgeInputError(f"{out_file}: the folder {out_file.parent} does not exist")
         path = fetch("nietzsche") if text == "nietzsche" else text
         history = train_text_model(path, kind=kind, epochs=epochs, out=out_file, max_chars=max_chars, n_hidden=n_hidden,
-                                   n_fac=n_fac, identity_init=identity_init, seed=seed, progress=sys.stderr.isatty())
+                                   n_fac=n_fac, identity_init=identity_init, seed=seed, progress=sys.stderr.isatty(),
+                                   threads=threads)
     except XlbridgeInputError as e:
         _fail(e)
     table = Table(title=f"{kind} on {text or 'the offline default text'}")

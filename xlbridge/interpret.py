@@ -112,17 +112,16 @@ def interpret(saved: SavedModel, *, min_ratings: int = 20, top: int = 15, n_pca:
 
 def scatter_png(result: Interpretation, path, n: int = 50) -> Path:
     """The `n` most rated movies on the first two components, each labelled with its title."""
-    import matplotlib
-
-    matplotlib.use("Agg")   # no display: files only
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure   # no pyplot: no backend chosen, a notebook's plots untouched
 
     from xlbridge.files import atomic_path
 
     top = result.pca_movies.head(n)
-    fig, ax = plt.subplots(figsize=(12, 12), dpi=80)
+    fig = Figure(figsize=(12, 12), dpi=80)
+    ax = fig.subplots()
     ax.scatter(top["pc1"], top["pc2"], s=12, color="#c0504d")
-    palette = plt.get_cmap("tab10")
+    palette = colormaps["tab10"]
     for i, row in enumerate(top.itertuples()):
         ax.annotate(row.title, (row.pc1, row.pc2), fontsize=9, color=palette(i % 10), xytext=(3, 3),
                     textcoords="offset points")
@@ -136,7 +135,6 @@ def scatter_png(result: Interpretation, path, n: int = 50) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", metadata={"Software": None})
-    plt.close(fig)
     return path
 
 

@@ -124,11 +124,13 @@ def continue_text(model, config, vocab: textlib.Vocab, text: str, n: int, *, tem
 def train_text_model(text_path=None, *, kind: str = "seq", epochs: int = 2, out="char_rnn.pt", context: int = 8,
                      n_fac: int = 42, n_hidden: int = 256, identity_init: bool = True, lr: float = 1e-2,
                      batch_size: int = 512, max_chars: int | None = None, seed: int = 0, progress: bool = True,
-                     on_epoch: Callable | None = None):
+                     on_epoch: Callable | None = None, threads: int | None = 1):
     """Train a char model on a text file (default: the offline default text), save it to `out`,
     and return its history (one models.training.EpochResult per epoch).
 
-    The last 10% of the text is held out for the validation loss."""
+    The last 10% of the text is held out for the validation loss. `threads`: torch CPU threads
+    for the run (1 by default: these small steps only wait on each other with more on a busy
+    machine); None leaves torch's choice."""
     import torch
 
     from xlbridge.models.char_rnn import CharModelConfig, build_model, loss_fn
@@ -149,8 +151,15 @@ def train_text_model(text_path=None, *, kind: str = "seq", epochs: int = 2, out=
     valid = as_tensors(textlib.make_dataset(kind, valid_ids, config.context)) if len(valid_ids) > config.context else None
     torch.manual_seed(seed)  # the initial weights
     model = build_model(config).to(device)
-    history = fit(model, train, valid, loss_fn=loss_fn, epochs=epochs, batch_size=batch_size,
-                  opt=torch.optim.Adam(model.parameters(), lr=lr), seed=seed, progress=progress, on_epoch=on_epoch)
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(check(threads, Interval(int, 1, 1024), "threads"))
+    try:
+        history = fit(model, train, valid, loss_fn=loss_fn, epochs=epochs, batch_size=batch_size,
+                      opt=torch.optim.Adam(model.parameters(), lr=lr), seed=seed, progress=progress,
+                      on_epoch=on_epoch)
+    finally:
+        torch.set_num_threads(previous)
     save_char_model(model, config, vocab, out, history)
     return history
 

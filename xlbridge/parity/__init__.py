@@ -94,6 +94,15 @@ def _host(values):
     return values.detach().cpu().numpy() if hasattr(values, "detach") else values
 
 
+def results_frame(results: list[Comparison]):
+    """The comparisons as a pandas DataFrame, one row each, `passed` included: for notebooks."""
+    import pandas as pd
+
+    return pd.DataFrame([{"sheet": c.sheet, "quantity": c.quantity, "cells": c.cells, "max_diff": c.max_diff,
+                          "tol": c.tol, "relative": c.relative, "label": c.label, "passed": c.passed}
+                         for c in results])
+
+
 def sheet_kind(book: Book, sheet: str) -> str | None:
     """The kind of sheet `sheet` says it is (its hidden `xlbridge_sheet` name), or None."""
     text = book.names().get((sheet, SHEET_KIND))
