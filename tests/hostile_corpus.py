@@ -220,7 +220,7 @@ def char_checkpoint() -> dict:
             "meta": {"kind": "seq", "context": 4, "identity_init": True, "vocab": chars, "history": []}}
 
 
-def collab_checkpoint() -> dict:
+def collab_checkpoint(titles=("#na#", "A", "B", "C", "D")) -> dict:
     """A small, valid DotProductBias checkpoint as save_collab_model writes it (xlbridge-collab/1)."""
     import torch
 
@@ -231,7 +231,7 @@ def collab_checkpoint() -> dict:
     return {"format": "xlbridge-collab/1", "model": "DotProductBias",
             "config": {"n_users": 4, "n_movies": 5, "n_factors": 3, "y_range": [0.0, 5.5]},
             "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
-            "meta": {"users": [None, 1, 2, 3], "movies": [None, 10, 11, 12, 13], "titles": ["#na#", "A", "B", "C", "D"],
+            "meta": {"users": [None, 1, 2, 3], "movies": [None, 10, 11, 12, 13], "titles": list(titles),
                      "item": "movieId", "train_counts": [0, 30, 40, 50, 60], "split": {}, "source": "test",
                      "rating_range": [0.5, 5.0], "settings": {}, "history": []}}
 
@@ -319,6 +319,8 @@ COLLAB_MODELS = {
     "empty state dict": (lambda b: _with(b, ("state_dict",), {}), "holds no weights"),
     "NaN weights": (lambda b: _nan(b, "movie_bias.weight"), "NaN or infinity"),
     "a config that does not fit the class": (lambda b: _with(b, ("config", "layers"), [10]), "does not fit DotProductBias"),
+    "a title longer than a cell holds": (lambda b: _with(b, ("meta", "titles"), ["#na#", "L" * 40_000, "B", "C", "D"]),
+                                         "title 1 has 40,000 characters, more than a cell holds"),
     "factors of 1e300": (lambda b: {**b, "state_dict": {k: v.double() * (1e300 if "factors" in k else 1)
                                                         for k, v in b["state_dict"].items()}}, "its weights reach 1"),
 }

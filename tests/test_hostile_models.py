@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hostile_corpus import CHAR_MODELS, COLLAB_MODELS, char_checkpoint, collab_checkpoint, snapshot, write_model
+from test_hostile_titles import ooxml_decode
 from xlbridge.cli import app
 
 SEED_TEXT = "the cat sat"
@@ -64,3 +65,17 @@ def test_a_folder_or_nothing_where_the_model_should_be(tmp_path):
     (tmp_path / "dir.pt").mkdir()
     refused(invoke("generate", tmp_path / "dir.pt", SEED_TEXT), "no such model file")
     refused(invoke("interpret", tmp_path / "none.pt"), "no such model file")
+
+
+def test_interpret_writes_hostile_titles_exactly(tmp_path):
+    """Titles a model carries from its ratings: in the workbook exactly, in the PNG as plain text
+    (two '$' are not TeX there), nothing refused."""
+    import openpyxl
+
+    titles = ["A\x01B", "$\\frac{1}{$ and $x^$", "x\uffffy\r\nz", "=1+1 _x0041_"]
+    model = write_model(tmp_path / "m.pt", lambda b: b, collab_checkpoint(["#na#", *titles]))
+    result = invoke("interpret", model, "--min-ratings", "0", "--xlsx", tmp_path / "i.xlsx", "--png", tmp_path / "i.png")
+    assert result.exit_code == 0, (result.output[-2000:], result.exception)
+    assert (tmp_path / "i.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    column = openpyxl.load_workbook(tmp_path / "i.xlsx")["movie bias"]["A"]
+    assert sorted(ooxml_decode(c.value) for c in column[2:6]) == sorted(titles)

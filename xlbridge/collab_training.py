@@ -26,6 +26,7 @@ from xlbridge.data import Ratings
 from xlbridge.errors import XlbridgeInputError
 from xlbridge.files import atomic_path
 from xlbridge.params import FRACTION_OPEN, NON_NEGATIVE, POSITIVE, SEED, Interval, OneOf, check, validate
+from xlbridge.xlsx import fit_text
 
 FORMAT = "xlbridge-collab/1"
 
@@ -303,6 +304,9 @@ def load_collab_model(path) -> SavedModel:
                                              f"the model ({config.get('n_users')} users, {config.get('n_movies')} movies)")
         if not all(isinstance(t, str) for t in titles):
             raise checkpoint.CheckpointError("its titles are not all text")
+        long = next((i for i, t in enumerate(titles) if fit_text(t) != t), None)   # fit's titles were cut to fit
+        if long is not None:
+            raise checkpoint.CheckpointError(f"title {long} has {len(titles[long]):,} characters, more than a cell holds")
         model = checkpoint.rebuild(saved).eval()
         largest = max(float(v.abs().max()) for v in saved["state_dict"].values() if v.numel())
         if largest > MAX_WEIGHT:
