@@ -201,6 +201,24 @@ WORKBOOK_EDITS = {
 }
 
 
+def _zip_of(parts: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+# Files handed to `check` and `solve` as workbooks (their own guards are the engine's and the
+# solver's; here only: exit 2, one line, nothing written). name -> (bytes, or None for a folder)
+WORKBOOK_FILES = {
+    "not a zip": lambda book: b"not a zip",
+    "truncated": lambda book: book[:2000],
+    "a zip of something else": lambda book: _zip_of({"x.txt": b"hi"}),
+    "a folder": lambda book: None,
+}
+
+
 # ---------------------------------------------------------------------------------------------
 # Model files for `generate` (char-RNN) and `interpret` (collab): each refused with one line
 

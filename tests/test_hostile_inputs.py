@@ -20,7 +20,8 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner
 
-from hostile_corpus import GOOD_RATINGS, RATINGS_CASES, snapshot
+from conftest import REPO
+from hostile_corpus import GOOD_RATINGS, RATINGS_CASES, WORKBOOK_FILES, snapshot
 from xlbridge.cli import app
 from xlbridge.xlsx import unescape_text
 
@@ -152,3 +153,16 @@ def test_as_a_user_runs_it_no_traceback(tmp_path):
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines() == [f"xlbridge: error: {tmp_path / 'f' / 'out'}: cannot write into this "
                                                 "folder (Not a directory)"]
+
+
+@pytest.mark.libreoffice
+@pytest.mark.parametrize("name", WORKBOOK_FILES)
+@pytest.mark.parametrize("command", ["check", "solve"])
+def test_files_that_are_not_workbooks(command, name, tmp_path):
+    """End to end only: the engine's and the solver's own guards decide the message."""
+    content = WORKBOOK_FILES[name]((REPO / "workbooks" / "collab_filter.xlsx").read_bytes())
+    book = tmp_path / "book.xlsx"
+    book.mkdir() if content is None else book.write_bytes(content)
+    before = snapshot(tmp_path)
+    refused(invoke(command, book, *(["--no-check"] if command == "solve" else [])), str(book))
+    assert snapshot(tmp_path) == before
