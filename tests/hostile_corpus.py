@@ -339,6 +339,10 @@ COLLAB_MODELS = {
     "a config that does not fit the class": (lambda b: _with(b, ("config", "layers"), [10]), "does not fit DotProductBias"),
     "a title longer than a cell holds": (lambda b: _with(b, ("meta", "titles"), ["#na#", "L" * 40_000, "B", "C", "D"]),
                                          "title 1 has 40,000 characters, more than a cell holds"),
+    "settings not a dict": (lambda b: _with(b, ("meta", "settings"), [1, 2]), "its 'settings' is not a dict"),
+    "source not text": (lambda b: _with(b, ("meta", "source"), 123), "its 'source' is not a str"),
+    "history of words": (lambda b: _with(b, ("meta", "history"), [{"valid_loss": "low"}]),
+                         "its history is not a list of epochs"),
     "factors of 1e300": (lambda b: {**b, "state_dict": {k: v.double() * (1e300 if "factors" in k else 1)
                                                         for k, v in b["state_dict"].items()}}, "its weights reach 1"),
 }
@@ -398,5 +402,4 @@ def main(out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run as a script from anywhere
     main(sys.argv[1] if len(sys.argv) > 1 else "hostile_corpus")

@@ -40,6 +40,11 @@ def test_the_valid_models_work(bases, tmp_path):
     result = invoke("interpret", collab, "--min-ratings", "0", "--xlsx", tmp_path / "i.xlsx")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "i.xlsx").is_file()
+    (tmp_path / "ratings.csv").write_text("userId,movieId,rating\n" + "".join(f"{u},{m},3\n" for u in (1, 2, 3)
+                                                                            for m in (10, 11, 12, 13)))
+    result = invoke("build", "--model", collab, "--ratings", tmp_path / "ratings.csv", "--users", "3", "--movies", "4",
+                    "--out", tmp_path / "out")
+    assert result.exit_code == 0 and (tmp_path / "out" / "collab.xlsx").is_file(), (result.output, result.exception)
 
 
 @pytest.mark.parametrize("name", CHAR_MODELS)
@@ -48,6 +53,18 @@ def test_generate_refuses(name, bases, tmp_path):
     model = write_model(tmp_path / "m.pt", make, bases["char"])
     before = snapshot(tmp_path)
     refused(invoke("generate", model, SEED_TEXT, "--n", "20"), fragment)
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("name", COLLAB_MODELS)
+def test_build_with_the_model_refuses(name, bases, tmp_path):
+    make, fragment = COLLAB_MODELS[name]
+    model = write_model(tmp_path / "m.pt", make, bases["collab"])
+    (tmp_path / "ratings.csv").write_text("userId,movieId,rating\n" + "".join(f"{u},{m},3\n" for u in (1, 2, 3)
+                                                                            for m in (10, 11, 12, 13)))
+    before = snapshot(tmp_path)
+    refused(invoke("build", "--model", model, "--ratings", tmp_path / "ratings.csv", "--users", "3", "--movies", "4",
+                   "--out", tmp_path / "out"), fragment)
     assert snapshot(tmp_path) == before
 
 

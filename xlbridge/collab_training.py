@@ -257,6 +257,8 @@ SAVED_RULES = {
 }
 
 
+# What the rest of a saved model's meta must be, where it is there (a workbook's intro quotes it)
+META_KINDS = {"source": str, "item": str, "settings": dict, "split": dict, "history": list}
 MAX_WEIGHT = 1e6   # trained embeddings and layers stay within a few units; 1e154 squared overflows float64
 
 
@@ -307,6 +309,12 @@ def load_collab_model(path) -> SavedModel:
         long = next((i for i, t in enumerate(titles) if fit_text(t) != t), None)   # fit's titles were cut to fit
         if long is not None:
             raise checkpoint.CheckpointError(f"title {long} has {len(titles[long]):,} characters, more than a cell holds")
+        wrong = next((k for k, kind in META_KINDS.items() if k in meta and not isinstance(meta[k], kind)), None)
+        if wrong is not None:
+            raise checkpoint.CheckpointError(f"its '{wrong}' is not a {META_KINDS[wrong].__name__}")
+        if not all(isinstance(row, dict) and all(isinstance(v, (int, float)) for v in row.values())
+                   for row in meta.get("history", [])):
+            raise checkpoint.CheckpointError("its history is not a list of epochs (numbers by name)")
         model = checkpoint.rebuild(saved).eval()
         largest = max(float(v.abs().max()) for v in saved["state_dict"].values() if v.numel())
         if largest > MAX_WEIGHT:
