@@ -11,6 +11,7 @@ import sys
 import time
 import unicodedata
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -46,6 +47,25 @@ def _warn(caught) -> None:
             err.print(f"xlbridge: warning: {_one_line(str(w.message))}", markup=False, highlight=False, soft_wrap=True)
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
+@contextmanager
+def _one_line_errors(folder: Path):
+    """Around a command: its XlbridgeWarnings printed one line each, then bad input, or what the
+    file system refused (a name too long, a disk full), as one line and exit 2."""
+    error = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", XlbridgeWarning)
+        try:
+            yield
+        except XlbridgeInputError as e:
+            error = e
+        except OSError as e:
+            error = XlbridgeInputError(f"{e.filename2 or e.filename or folder}: {e.strerror or type(e).__name__}")
+        finally:
+            _warn(caught)
+    if error is not None:
+        _fail(error)
 
 
 def _guard_overwrite(path: Path, force: bool) -> None:
@@ -150,72 +170,53 @@ def build(
     collaborative-filtering workbook from them. Every option is validated before anything is
     written.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", XlbridgeWarning)
-        try:
-            targets = _build(out_dir, ratings, dataset, users, movies, factors, seed, epochs, hparam, model, force)
-        except XlbridgeInputError as e:
-            _warn(caught)
-            _fail(e)
-        except OSError as e:   # the file system said no: a path too long, a disk full, a folder gone
-            _warn(caught)
-            _fail(XlbridgeInputError(f"{e.filename2 or e.filename or out_dir}: {e.strerror or type(e).__name__}"))
-        _warn(caught)
-    try:
-        if check and not run_checks(targets, device):
-            raise typer.Exit(code=1)
-    except XlbridgeInputError as e:
-        _fail(e)
-
-
-def _build(out_dir: Path, ratings, dataset, users, movies, factors, seed, epochs, hparam, model, force) -> list[Path]:
-    """`build` without the CLI: validate everything, refuse to replace what the user owns, then
-    write each workbook atomically and record its bytes (xlbridge.files). Returns the paths."""
     from xlbridge.builders.collab import CollabConfig, build_collab
     from xlbridge.builders.graddesc import GraddescConfig, build_graddesc, check_config
     from xlbridge.data import crosstab, load_ratings, synthetic_ratings
     from xlbridge.download import fetch
     from xlbridge.workbooks import WORKBOOKS
 
-    if ratings and dataset:
-        raise XlbridgeInputError("give --ratings or --dataset, not both")
-    real = ratings is not None or dataset is not None
-    if (real or model is not None) and (epochs is not None or hparam):
-        raise XlbridgeInputError("--epochs and --hparam set graddesc.xlsx, which --ratings/--dataset/--model do not build")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise XlbridgeInputError(f"{out_dir}: --out must be a folder; this is a file")
-    trained = None
-    if model is not None:
-        from xlbridge.collab_training import load_collab_model
+    with _one_line_errors(out_dir):
+        if ratings and dataset:
+            raise XlbridgeInputError("give --ratings or --dataset, not both")
+        real = ratings is not None or dataset is not None
+        if (real or model is not None) and (epochs is not None or hparam):
+            raise XlbridgeInputError("--epochs and --hparam set graddesc.xlsx, which --ratings/--dataset/--model do not build")
+        if out_dir.exists() and not out_dir.is_dir():
+            raise XlbridgeInputError(f"{out_dir}: --out must be a folder; this is a file")
+        trained = None
+        if model is not None:
+            from xlbridge.collab_training import load_collab_model
 
-        trained = load_collab_model(model)
-        if not (ratings or dataset):   # the ratings it was trained on, where they still are
-            recorded = Path(trained.meta.get("source", ""))
-            if not recorded.is_file():
-                raise XlbridgeInputError(f"{model}: its ratings ({recorded}) are not there; give --ratings or --dataset")
-            ratings = recorded
-    data = load_ratings(ratings) if ratings else load_ratings(fetch(dataset)) if dataset else synthetic_ratings()
-    collab = CollabConfig(n_users=users, n_movies=movies, n_factors=factors, seed=seed).validate()
-    crosstab(data, users, movies)  # enough users and movies? (fails before any file is written)
-    graddesc = GraddescConfig(hparams=_parse_hparams(hparam), **({} if epochs is None else {"epochs": epochs}))
-    check_config(graddesc)
-    builders = {"collab": lambda p: build_collab(data, p, collab, trained),
-                "graddesc": lambda p: build_graddesc(p, graddesc)}
-    # real ratings only change the collaborative-filtering workbook
-    specs = [s for s in WORKBOOKS if not (real or trained) or s.kind == "collab"]
-    targets = [out_dir / (f"{model.stem}.xlsx" if trained else s.filename) for s in specs]
-    for target in targets:
-        _guard_overwrite(target, force)
-    prepare_folder(out_dir)
-    t0 = time.perf_counter()
-    for spec, target in zip(specs, targets):
-        t = time.perf_counter()
-        with recorded_path(target) as tmp:
-            builders.get(spec.kind, spec.build_default)(tmp)
-        out.print(_one_line(f"built {target} in {time.perf_counter() - t:.1f} s"), markup=False, highlight=False,
-                  soft_wrap=True)
-    out.print(f"{len(targets)} workbook(s) built in {time.perf_counter() - t0:.1f} s")
-    return targets
+            trained = load_collab_model(model)
+            if not (ratings or dataset):   # the ratings it was trained on, where they still are
+                recorded = Path(trained.meta.get("source", ""))
+                if not recorded.is_file():
+                    raise XlbridgeInputError(f"{model}: its ratings ({recorded}) are not there; give --ratings or --dataset")
+                ratings = recorded
+        data = load_ratings(ratings) if ratings else load_ratings(fetch(dataset)) if dataset else synthetic_ratings()
+        collab = CollabConfig(n_users=users, n_movies=movies, n_factors=factors, seed=seed).validate()
+        crosstab(data, users, movies)  # enough users and movies? (fails before any file is written)
+        graddesc = GraddescConfig(hparams=_parse_hparams(hparam), **({} if epochs is None else {"epochs": epochs}))
+        check_config(graddesc)
+        builders = {"collab": lambda p: build_collab(data, p, collab, trained),
+                    "graddesc": lambda p: build_graddesc(p, graddesc)}
+        # real ratings only change the collaborative-filtering workbook
+        specs = [s for s in WORKBOOKS if not (real or trained) or s.kind == "collab"]
+        targets = [out_dir / (f"{model.stem}.xlsx" if trained else s.filename) for s in specs]
+        for target in targets:
+            _guard_overwrite(target, force)
+        prepare_folder(out_dir)
+        t0 = time.perf_counter()
+        for spec, target in zip(specs, targets):
+            t = time.perf_counter()
+            with recorded_path(target) as tmp:   # atomic, and its bytes recorded as xlbridge's
+                builders.get(spec.kind, spec.build_default)(tmp)
+            out.print(_one_line(f"built {target} in {time.perf_counter() - t:.1f} s"), markup=False, highlight=False,
+                      soft_wrap=True)
+        out.print(f"{len(targets)} workbook(s) built in {time.perf_counter() - t0:.1f} s")
+        if check and not run_checks(targets, device):
+            raise typer.Exit(code=1)
 
 
 def _parse_hparams(items: list[str]) -> dict[str, dict[str, float]]:
