@@ -163,6 +163,22 @@ def _killed(cmd, cwd, delay, writing: Path | None = None) -> int:
     return proc.pid
 
 
+def _killed_runs(cmd, cwd, folder: Path, full: float, writing_delay: float):
+    """Six runs of `cmd` killed: three at a random moment of a run that takes `full` seconds,
+    three within `writing_delay` seconds of their first temporary file in `folder`. Yields, after
+    each, the pids killed so far and what to say if a check fails."""
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    killed, left = set(), 0
+    for attempt in range(6):
+        writing = folder if attempt % 2 else None
+        delay = rng.uniform(0, writing_delay) if writing else rng.uniform(0.3 * full, full)
+        killed.add(_killed(cmd, cwd, delay, writing))
+        yield killed, f"seed {seed}, attempt {attempt}, killed {delay:.2f} s after {'writing' if writing else 'start'}"
+        left += any(p.name.startswith(".~xlbridge-") for p in folder.iterdir())
+    assert left, f"seed {seed}: no run was killed while writing; the test proved nothing about it"
+
+
 def _timed(cmd, cwd) -> float:
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=cwd, capture_output=True, timeout=600, check=True)
@@ -188,30 +204,20 @@ def _check_after_kill(folder: Path, killed: set[int], books: list[str], why: str
 def test_build_killed_at_random_moments(tmp_path):
     """The whole build (three workbooks) killed with SIGKILL at random moments: the next run, with
     no --force, is never refused, and leaves no temporary file."""
-    rng = random.Random()
-    seed = rng.randrange(1 << 30)
-    rng.seed(seed)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "xlbridge", "build", "--out", str(out)]
     full = _timed(cmd, tmp_path)
     books = sorted(p.name for p in out.iterdir() if p.suffix == ".xlsx")
     for p in out.iterdir():
         p.unlink()
-    killed, left = set(), 0
-    for attempt in range(6):   # half at any moment, half while writing
-        writing = out if attempt % 2 else None
-        delay = rng.uniform(0, 3) if writing else rng.uniform(0.3 * full, full)
-        killed.add(_killed(cmd, tmp_path, delay, writing))
-        why = f"seed {seed}, attempt {attempt}, killed {delay:.2f} s after {'writing began' if writing else 'start'}"
+    for killed, why in _killed_runs(cmd, tmp_path, out, full, writing_delay=3):
         _check_after_kill(out, killed, books, why)
-        left += any(p.name.startswith(".~xlbridge-") for p in out.iterdir())
         for book in books:
             assert written_state(out / book) in ("ours", "absent"), why
     done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert sorted(p.name for p in out.iterdir()) == sorted([*books, WRITTEN])
     assert all(written_state(out / b) == "ours" for b in books)
-    assert left, f"seed {seed}: no run was killed while writing; the test proved nothing about it"
 
 
 @pytest.mark.slow
@@ -221,9 +227,6 @@ def test_solve_killed_at_random_moments(tmp_path):
     from xlbridge.builders.collab import CollabConfig, build_collab
     from xlbridge.data import synthetic_ratings
 
-    rng = random.Random()
-    seed = rng.randrange(1 << 30)
-    rng.seed(seed)
     folder = tmp_path / "books"
     book = build_collab(synthetic_ratings(), folder / "c.xlsx", CollabConfig(n_users=6, n_movies=6, n_factors=2))
     before = book.read_bytes()
@@ -231,17 +234,10 @@ def test_solve_killed_at_random_moments(tmp_path):
            "--out", str(folder / "solved.xlsx")]
     full = _timed(cmd, tmp_path)
     (folder / "solved.xlsx").unlink()
-    killed, left = set(), 0
-    for attempt in range(6):   # half at any moment, half while writing
-        writing = folder if attempt % 2 else None
-        delay = rng.uniform(0, 0.05) if writing else rng.uniform(0.3 * full, full)
-        killed.add(_killed(cmd, tmp_path, delay, writing))
-        why = f"seed {seed}, attempt {attempt}, killed {delay:.2f} s after {'writing began' if writing else 'start'}"
+    for killed, why in _killed_runs(cmd, tmp_path, folder, full, writing_delay=0.05):
         assert book.read_bytes() == before, why
         _check_after_kill(folder, killed, ["c.xlsx", "solved.xlsx"], why)
-        left += any(p.name.startswith(".~xlbridge-") for p in folder.iterdir())
     done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert sorted(p.name for p in folder.iterdir()) == ["c.xlsx", "solved.xlsx"]
     assert book.read_bytes() == before
-    assert left, f"seed {seed}: no run was killed while writing; the test proved nothing about it"
