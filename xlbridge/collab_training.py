@@ -120,8 +120,8 @@ class FitConfig:
 # number of steps, which is what a small model's training time is made of, low.
 PRESETS: dict[str, dict[str, dict]] = {
     "course": {},
-    "fast": {"DotProductBias": dict(members=3, factors=32, bs=512, lr=0.01, wd=0.2, epochs=4)},
-    "best": {"DotProductBias": dict(members=8, factors=64, bs=512, lr=0.006, wd=0.2, epochs=5)},
+    "fast": {"DotProductBias": dict(members=2, factors=32, bs=512, lr=0.01, wd=0.2, epochs=4)},
+    "best": {"DotProductBias": dict(members=8, factors=64, bs=768, lr=0.008, wd=0.2, epochs=5)},
 }
 
 
