@@ -262,7 +262,7 @@ def test_generation_bad_seed_text(small_model):
         continue_text(model, config, vocab, "the", 5)
     with pytest.raises(XlbridgeInputError, match=r"seed text: character 7: 'Z' is not in the vocabulary"):
         continue_text(model, config, vocab, "the rivZr", 5)
-    with pytest.raises(XlbridgeInputError, match="temperature must be a number in"):
+    with pytest.raises(XlbridgeInputError, match="temperature must be 0 or a number in"):
         continue_text(model, config, vocab, "the river", 5, temperature=float("inf"))
 
 

@@ -6,8 +6,12 @@ Exit codes: 0 success, 1 a run that completed with a negative answer (parity mis
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+import unicodedata
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -15,9 +19,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from xlbridge.errors import XlbridgeInputError
+from xlbridge.errors import XlbridgeInputError, XlbridgeWarning
 from xlbridge import params
-from xlbridge.xlsx import edited_since_built
+from xlbridge.files import prepare_folder, recorded_path, written_state
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Course workbooks with live formulas, proven equal to PyTorch models.")
@@ -25,22 +29,56 @@ out = Console()
 err = Console(stderr=True)
 
 
+def _one_line(text: str) -> str:
+    """A message as one line of plain text: a control character or a line break from a path or
+    a field is shown escaped (\\x01, \\n), never sent to the terminal."""
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
+
+
 def _fail(e: Exception) -> None:
-    err.print(f"xlbridge: error: {e}", markup=False, highlight=False, soft_wrap=True)
+    err.print(f"xlbridge: error: {_one_line(str(e))}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code=getattr(e, "exit_code", 2))
 
 
+def _warn(caught) -> None:
+    """Print the XlbridgeWarnings a command raised, one line each; others as Python shows them."""
+    for w in caught:
+        if issubclass(w.category, XlbridgeWarning):
+            err.print(f"xlbridge: warning: {_one_line(str(w.message))}", markup=False, highlight=False, soft_wrap=True)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
+@contextmanager
+def _one_line_errors(folder: Path):
+    """Around a command: its XlbridgeWarnings printed one line each, then bad input, or what the
+    file system refused (a name too long, a disk full), as one line and exit 2."""
+    error = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", XlbridgeWarning)
+        try:
+            yield
+        except XlbridgeInputError as e:
+            error = e
+        except OSError as e:
+            error = XlbridgeInputError(f"{e.filename2 or e.filename or folder}: {e.strerror or type(e).__name__}")
+        finally:
+            _warn(caught)
+    if error is not None:
+        _fail(error)
+
+
 def _guard_overwrite(path: Path, force: bool) -> None:
-    """Refuse to replace a file the user owns: anything xlbridge did not build, or a workbook
-    it built whose cells were edited since (the fingerprint no longer matches)."""
-    if force or not path.exists():
+    """Refuse to replace a file the user owns: anything whose bytes are not exactly what xlbridge
+    last wrote there (xlbridge.files.written_state), a changed style or comment included."""
+    if force or not os.path.lexists(path):
         return
     if path.is_dir():
         raise XlbridgeInputError(f"{path}: is a folder, not a workbook file")
-    edited = edited_since_built(path)
-    if edited is None:
+    state = written_state(path)
+    if state == "foreign":
         raise XlbridgeInputError(f"{path}: exists and was not written by xlbridge; pass --force to overwrite it")
-    if edited:
+    if state == "changed":
         raise XlbridgeInputError(f"{path}: was edited since xlbridge built it; pass --force to overwrite it")
 
 
@@ -48,8 +86,8 @@ def report(results, engine: str, *, verbose: bool = False, seconds: float | None
     """Print the parity report (xlbridge/report.py); True when every quantity is within tolerance."""
     from xlbridge.report import text_lines
 
-    for line in text_lines(results, engine, verbose):
-        out.print(line, markup=False, highlight=False, soft_wrap=True)
+    for line in text_lines(results, engine, verbose):  # a file or sheet name never breaks a line
+        out.print(_one_line(line), markup=False, highlight=False, soft_wrap=True)
     if seconds is not None:
         out.print(f"{engine}: {len(results)} workbook(s) recalculated and compared in {seconds:.1f} s",
                   markup=False, highlight=False)
@@ -149,7 +187,7 @@ def build(
     from xlbridge.download import fetch
     from xlbridge.workbooks import WORKBOOKS
 
-    try:
+    with _one_line_errors(out_dir):
         if ratings and dataset:
             raise XlbridgeInputError("give --ratings or --dataset, not both")
         real = ratings is not None or dataset is not None
@@ -179,18 +217,19 @@ def build(
         targets = [out_dir / (f"{model.stem}.xlsx" if trained else s.filename) for s in specs]
         for target in targets:
             _guard_overwrite(target, force)
+        prepare_folder(out_dir)
         if check:
             _start_engine()  # LibreOffice boots while the workbooks are built
         t0 = time.perf_counter()
         for spec, target in zip(specs, targets):
             t = time.perf_counter()
-            builders.get(spec.kind, spec.build_default)(target)
-            out.print(f"built {target} in {time.perf_counter() - t:.1f} s")
+            with recorded_path(target) as tmp:   # atomic, and its bytes recorded as xlbridge's
+                builders.get(spec.kind, spec.build_default)(tmp)
+            out.print(_one_line(f"built {target} in {time.perf_counter() - t:.1f} s"), markup=False, highlight=False,
+                      soft_wrap=True)
         out.print(f"{len(targets)} workbook(s) built in {time.perf_counter() - t0:.1f} s")
         if check and not run_checks(targets, device):
             raise typer.Exit(code=1)
-    except XlbridgeInputError as e:
-        _fail(e)
 
 
 def _parse_hparams(items: list[str]) -> dict[str, dict[str, float]]:

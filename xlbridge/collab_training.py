@@ -26,6 +26,7 @@ from xlbridge.data import Ratings
 from xlbridge.errors import XlbridgeInputError
 from xlbridge.files import atomic_path
 from xlbridge.params import FRACTION_OPEN, NON_NEGATIVE, POSITIVE, SEED, Interval, OneOf, check, validate
+from xlbridge.xlsx import fit_text
 
 FORMAT = "xlbridge-collab/1"
 
@@ -119,8 +120,8 @@ class FitConfig:
 # number of steps, which is what a small model's training time is made of, low.
 PRESETS: dict[str, dict[str, dict]] = {
     "course": {},
-    "fast": {"DotProductBias": dict(members=3, factors=32, bs=512, lr=0.01, wd=0.2, epochs=4)},
-    "best": {"DotProductBias": dict(members=8, factors=64, bs=512, lr=0.006, wd=0.2, epochs=5)},
+    "fast": {"DotProductBias": dict(members=2, factors=32, bs=512, lr=0.01, wd=0.2, epochs=4)},
+    "best": {"DotProductBias": dict(members=8, factors=64, bs=768, lr=0.008, wd=0.2, epochs=5)},
 }
 
 
@@ -256,6 +257,11 @@ SAVED_RULES = {
 }
 
 
+# What the rest of a saved model's meta must be, where it is there (a workbook's intro quotes it)
+META_KINDS = {"source": str, "item": str, "settings": dict, "split": dict, "history": list}
+MAX_WEIGHT = 1e6   # trained embeddings and layers stay within a few units; 1e154 squared overflows float64
+
+
 @dataclass
 class SavedModel:
     """A trained collab model as `load_collab_model` gives it back."""
@@ -300,7 +306,20 @@ def load_collab_model(path) -> SavedModel:
                                              f"the model ({config.get('n_users')} users, {config.get('n_movies')} movies)")
         if not all(isinstance(t, str) for t in titles):
             raise checkpoint.CheckpointError("its titles are not all text")
+        long = next((i for i, t in enumerate(titles) if fit_text(t) != t), None)   # fit's titles were cut to fit
+        if long is not None:
+            raise checkpoint.CheckpointError(f"title {long} has {len(titles[long]):,} characters, more than a cell holds")
+        wrong = next((k for k, kind in META_KINDS.items() if k in meta and not isinstance(meta[k], kind)), None)
+        if wrong is not None:
+            raise checkpoint.CheckpointError(f"its '{wrong}' is not a {META_KINDS[wrong].__name__}")
+        if not all(isinstance(row, dict) and all(isinstance(v, (int, float)) for v in row.values())
+                   for row in meta.get("history", [])):
+            raise checkpoint.CheckpointError("its history is not a list of epochs (numbers by name)")
         model = checkpoint.rebuild(saved).eval()
+        largest = max(float(v.abs().max()) for v in saved["state_dict"].values() if v.numel())
+        if largest > MAX_WEIGHT:
+            raise checkpoint.CheckpointError(f"its weights reach {largest:.3g}, beyond the {MAX_WEIGHT:g} a trained model "
+                                             "stays far below: the PCA of its factors would overflow")
     except checkpoint.CheckpointError as e:
         raise XlbridgeInputError(f"{path}: {e}") from None
     except XlbridgeInputError as e:

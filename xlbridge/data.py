@@ -21,12 +21,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xlbridge.errors import XlbridgeInputError
+from xlbridge.errors import XlbridgeInputError, XlbridgeWarning
 from xlbridge.params import Interval, check, shown
+from xlbridge.xlsx import CELL_TEXT_MAX, fit_text
 
 RATING_MIN, RATING_MAX = 0.5, 5.0
 MAX_LISTED = 5  # bad rows quoted in one message, as sklearn cuts long lists
 CROSSTAB_SIZE = Interval(int, 1, 500)  # users or movies in a crosstab: a sheet stays usable
+MAX_COLUMNS = 100  # fields a ratings or movies line may have: MovieLens has 3 to 5
 
 
 @dataclass(frozen=True)
@@ -74,9 +76,13 @@ def _bad_rows(mask, values: pd.Series, first_line: int) -> str:
     """'line 3: 'five', line 9: '7' (and 4 more)' for the first few offending rows; a long field
     is quoted only in part, so a message stays one short line."""
     idx = np.flatnonzero(np.asarray(mask))
-    listed = ", ".join(f"line {i + first_line}: {shown(values.iloc[i])}" for i in idx[:MAX_LISTED])
-    more = f" (and {len(idx) - MAX_LISTED} more)" if len(idx) > MAX_LISTED else ""
-    return listed + more
+    return _listed([f"line {i + first_line}: {shown(values.iloc[i])}" for i in idx[:MAX_LISTED]], len(idx))
+
+
+def _listed(items: list[str], total: int) -> str:
+    """The first MAX_LISTED of `total` items, and how many more there are."""
+    more = f" (and {total - MAX_LISTED} more)" if total > MAX_LISTED else ""
+    return ", ".join(items[:MAX_LISTED]) + more
 
 
 def _whole_numbers(raw: pd.Series, col: str, path: Path, first_line: int) -> np.ndarray:
@@ -84,12 +90,13 @@ def _whole_numbers(raw: pd.Series, col: str, path: Path, first_line: int) -> np.
     never rounded or wrapped); other spellings of a whole number (1.0, 2e3) are accepted while
     float64 holds them exactly (up to 2**53)."""
     out = np.zeros(len(raw), dtype=np.int64)
-    digits = raw.str.fullmatch(r"[+-]?\d+").to_numpy()
+    digits = raw.str.fullmatch(r"[+-]?[0-9]+").to_numpy()          # ASCII digits: '٣' is no id
     short = digits & (raw.str.len().to_numpy() <= 18)              # always inside int64
     out[short] = raw[short].astype(np.int64).to_numpy()
     too_big = np.zeros(len(raw), bool)
     for i in np.flatnonzero(digits & ~short):
-        v = int(raw.iloc[i])
+        text = raw.iloc[i]
+        v = int(text) if len(text.lstrip("+-").lstrip("0")) <= 19 else 2**63   # int() refuses 4,300+ digits
         if -(2**63) <= v < 2**63:
             out[i] = v
         else:
@@ -142,11 +149,15 @@ def _read_typed(path: Path, **kw) -> pd.DataFrame | None:
     try:
         with warnings.catch_warnings():   # a refused cast warns before it raises: the text path reports it
             warnings.simplefilter("ignore", RuntimeWarning)
+            # a line with more fields than the header: pandas drops them with a warning (or, without
+            # index_col=False, shifts the line under the header); the text path names the line
+            warnings.simplefilter("error", pd.errors.ParserWarning)
             df = pd.read_csv(path, dtype={"userId": "int64", "movieId": "int64", "rating": "float64",
-                                          "timestamp": "int64"}, engine="c", **kw)
-    except (ValueError, OverflowError, OSError, pd.errors.ParserError, UnicodeDecodeError):
+                                          "timestamp": "int64"}, engine="c", index_col=False, **kw)
+    except (ValueError, OverflowError, OSError, pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError):
         return None
-    if df.empty or not {"userId", "movieId", "rating"} <= set(df.columns):
+    if df.empty or not {"userId", "movieId", "rating"} <= set(df.columns) or any(
+            str(c).partition(".")[0] in columns and "." in str(c) for c in df.columns):   # a name twice
         return None
     r = df["rating"].to_numpy()
     if not (np.isfinite(r).all() and r.min() >= RATING_MIN and r.max() <= RATING_MAX):
@@ -166,30 +177,74 @@ def dedupe(ratings: pd.DataFrame) -> pd.DataFrame:
     return last.sort_values("_line").drop(columns="_line").reset_index(drop=True)
 
 
-def _read_csv(path: Path, **kw) -> pd.DataFrame:
+def _check_width(path: Path, sep: str = ",") -> None:
+    """Refuse a file whose first line has more than MAX_COLUMNS fields before pandas reads it:
+    pandas takes seconds per ten thousand columns, and a 600 KB line holds a hundred thousand."""
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, **kw)
+        with open(path, "rb") as f:
+            first = f.read(1 << 20).split(b"\n", 1)[0]
+    except OSError as e:
+        raise XlbridgeInputError(f"{path}: cannot read ({e.strerror or type(e).__name__})") from None
+    fields = first.count(sep.encode()) + 1
+    if fields > MAX_COLUMNS:
+        raise XlbridgeInputError(f"{path}: the first line has {fields:,} fields; a MovieLens file has a few "
+                                 f"(at most {MAX_COLUMNS} are read)")
+
+
+def _read_csv(path: Path, what: str = "ratings file", header: bool = True, **kw) -> pd.DataFrame:
+    """Every field as text. A line with more fields than the first line is an error naming it:
+    told that the first line is a header, pandas would take a longer line's first field as an
+    index and shift the rest under the wrong columns."""
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, header=None, **kw)
     except pd.errors.EmptyDataError:
         raise XlbridgeInputError(f"{path}: the file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise XlbridgeInputError(f"{path}: not a readable ratings file ({shown(first)[1:-1]})") from None
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0].removeprefix("Error tokenizing data. C error: ")
+        raise XlbridgeInputError(f"{path}: not a readable {what} ({why[:100]})") from None
     except OSError as e:
         raise XlbridgeInputError(f"{path}: cannot read ({e.strerror or type(e).__name__})") from None
+    if not header:
+        return df
+    names = [str(c) for c in df.iloc[0]]
+    twice = sorted(c for c in ("userId", "movieId", "rating", "timestamp", "title") if names.count(c) > 1)
+    if twice:
+        raise XlbridgeInputError(f"{path}: the header names column {twice[0]!r} more than once")
+    return df.iloc[1:].set_axis(names, axis=1).reset_index(drop=True)
+
+
+def _titles(ids: list[str], titles: list[str], path: Path) -> pd.Series:
+    """movieId -> title. A row counts when its id is a whole number in int64, as ratings ids are
+    (others are skipped, as before); an id listed twice is refused, never resolved by a guess;
+    a title longer than a cell holds is cut to fit, with one warning naming the movies."""
+    rows = [(int(i), t) for i, t in zip(ids, titles)
+            if len(i.strip()) <= 19 and i.strip().isascii() and i.strip().isdigit() and int(i) < 2**63]
+    index = pd.Index([i for i, _ in rows], dtype="int64")
+    twice = sorted(set(index[index.duplicated()]))
+    if twice:
+        raise XlbridgeInputError(f"{path}: a movie is listed more than once: "
+                                 + _listed([f"movieId {i}" for i in twice[:MAX_LISTED]], len(twice)))
+    kept = [fit_text(t) for _, t in rows]
+    cut = [i for (i, t), k in zip(rows, kept) if len(k) < len(t)]
+    if cut:
+        warnings.warn(XlbridgeWarning(f"{path}: {len(cut)} title(s) cut to the {CELL_TEXT_MAX:,} characters a cell "
+                                      "holds: " + _listed([f"movieId {i}" for i in cut[:MAX_LISTED]], len(cut))),
+                      stacklevel=2)
+    return pd.Series(kept, index=index, dtype=object)
 
 
 def _load_latest(ratings_path: Path) -> Ratings:
+    _check_width(ratings_path)
     ratings = _read_typed(ratings_path)
     if ratings is None:
         ratings = _check_latest(ratings_path)
-    titles = pd.Series(dtype=str)
+    titles = pd.Series(dtype=object)
     movies = ratings_path.parent / "movies.csv"
     if movies.is_file():
-        m = _read_csv(movies)
+        _check_width(movies)
+        m = _read_csv(movies, "movies file")
         if {"movieId", "title"} <= set(m.columns):
-            ids = pd.to_numeric(m["movieId"], errors="coerce")
-            titles = pd.Series(m["title"].to_numpy(), index=ids).loc[ids.notna().to_numpy()]
-            titles.index = titles.index.astype("int64")
+            titles = _titles(m["movieId"].tolist(), m["title"].tolist(), movies)
     return Ratings(dedupe(ratings), titles, str(ratings_path))
 
 
@@ -199,15 +254,16 @@ def _check_latest(ratings_path: Path) -> pd.DataFrame:
     if missing:
         raise XlbridgeInputError(
             f"{ratings_path}: missing column(s) {', '.join(repr(c) for c in missing)}; "
-            f"expected a header like userId,movieId,rating,timestamp, got {','.join(df.columns)}"
+            f"expected a header like userId,movieId,rating,timestamp, got {shown(','.join(map(str, df.columns)))}"
         )
     return check_ratings(df, ratings_path, first_line=2)
 
 
 def _load_100k(data_path: Path) -> Ratings:
+    _check_width(data_path, "\t")
     ratings = _read_typed(data_path, sep="\t", header=None, names=["userId", "movieId", "rating", "timestamp"])
     if ratings is None:
-        df = _read_csv(data_path, sep="\t", header=None)
+        df = _read_csv(data_path, header=False, sep="\t")
         if df.shape[1] < 3:
             raise XlbridgeInputError(
                 f"{data_path}: expected tab-separated user, item, rating, timestamp; got {df.shape[1]} column(s)"
@@ -215,22 +271,29 @@ def _load_100k(data_path: Path) -> Ratings:
         df = df.iloc[:, :4]
         df.columns = ["userId", "movieId", "rating", "timestamp"][: df.shape[1]]
         ratings = check_ratings(df, data_path, first_line=1)
-    titles = pd.Series(dtype=str)
+    titles = pd.Series(dtype=object)
     item = data_path.parent / "u.item"
     if item.is_file():
         try:
-            lines = item.read_text(encoding="latin-1").splitlines()
+            text = item.read_bytes().decode("latin-1")   # read_text would turn a lone CR into a line break
         except OSError as e:
             raise XlbridgeInputError(f"{item}: cannot read ({e.strerror or type(e).__name__})") from None
-        rows = [line.split("|") for line in lines if line.strip()]
-        ok = [r for r in rows if len(r) >= 2 and r[0].strip().isdigit()]
-        titles = pd.Series([r[1] for r in ok], index=[int(r[0]) for r in ok], dtype=str)
+        # lines end at \n only: str.splitlines would also break a title at \x0c, \x1c or \x85
+        rows = [r for r in (line.removesuffix("\r").split("|") for line in text.split("\n")) if len(r) >= 2]
+        titles = _titles([r[0] for r in rows], [r[1] for r in rows], item)
     return Ratings(dedupe(ratings), titles, str(data_path))
 
 
 def load_ratings(path) -> Ratings:
     """Load MovieLens ratings from a dataset folder or ratings file, in either layout."""
     path = Path(path)
+    try:
+        return _load(path)
+    except OSError as e:   # the file system refused (a name too long, a file gone meanwhile): one line
+        raise XlbridgeInputError(f"{e.filename or path}: cannot read ({e.strerror or type(e).__name__})") from None
+
+
+def _load(path: Path) -> Ratings:
     if path.is_dir():
         for name, loader in (("ratings.csv", _load_latest), ("u.data", _load_100k)):
             if (path / name).is_file():

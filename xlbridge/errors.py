@@ -13,3 +13,8 @@ class XlbridgeInputError(ValueError):
     """
 
     exit_code = 2
+
+
+class XlbridgeWarning(UserWarning):
+    """Input used with a change the user should know of (a title cut to a cell's limit). The CLI
+    prints each as one line; the message names the file, the place and what was changed."""

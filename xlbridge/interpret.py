@@ -124,7 +124,7 @@ def scatter_png(result: Interpretation, path, n: int = 50) -> Path:
     palette = colormaps["tab10"]
     for i, row in enumerate(top.itertuples()):
         ax.annotate(row.title, (row.pc1, row.pc2), fontsize=9, color=palette(i % 10), xytext=(3, 3),
-                    textcoords="offset points")
+                    textcoords="offset points", parse_math=False)   # a title with two '$' is text, not TeX
     share = result.pca.explained
     ax.set_xlabel(f"component 1 ({share[0]:.0%} of the variance)")
     ax.set_ylabel(f"component 2 ({share[1]:.0%} of the variance)" if len(share) > 1 else "component 2")

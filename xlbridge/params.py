@@ -6,6 +6,7 @@ a broken rule into one sentence:
 
     the 'lr' parameter of fit must be a number > 0; got -1
     n_factors must be an integer in [1, 50]; got 0
+    XLB_PREDICT's U x M x K (2000 x 2000 x 5) must be at most 10,000,000 products; got 20000000
 
 `check` returns the value converted to the rule's type, so validation and assignment are one
 line. The CLI, the workbook builders, the UDFs and training all validate through here;
@@ -78,7 +79,7 @@ class OneOf:
     choices: tuple
 
     def __str__(self) -> str:
-        return "one of " + ", ".join(repr(c) for c in self.choices)
+        return "one of " + ", ".join(repr(c) for c in self.choices) if len(self.choices) > 1 else repr(self.choices[0])
 
     def convert(self, value):
         for c in self.choices:
@@ -88,6 +89,43 @@ class OneOf:
 
     def holds(self, x) -> bool:
         return True
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """A value that satisfies any of `rules`; the first that holds gives its type."""
+
+    rules: tuple
+
+    def __str__(self) -> str:
+        return " or ".join(map(str, self.rules))
+
+    def convert(self, value):
+        for rule in self.rules:
+            x = rule.convert(value)
+            if x is not None and rule.holds(x):
+                return x
+        return None
+
+    def holds(self, x) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class AtMost:
+    """A count of `unit` no larger than `limit`: a cap that keeps a call's memory and time bounded."""
+
+    limit: int
+    unit: str
+
+    def __str__(self) -> str:
+        return f"at most {self.limit:,} {self.unit}"
+
+    def convert(self, value):
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    def holds(self, x) -> bool:
+        return 0 <= x <= self.limit
 
 
 def shown(value) -> str:

@@ -15,7 +15,7 @@ from typing import Callable
 from xlbridge import text as textlib
 from xlbridge.errors import XlbridgeInputError
 from xlbridge.files import atomic_path
-from xlbridge.params import POSITIVE, SEED, Interval, OneOf, check, check_all
+from xlbridge.params import POSITIVE, SEED, AnyOf, Interval, OneOf, check, check_all
 
 FORMAT = "xlbridge-char-rnn/2"
 KINDS = ("char3", "loop", "concat", "rnn", "seq")
@@ -78,7 +78,7 @@ def load_char_model(path, device=None):
         config = CharModelConfig(kind=meta["kind"], vocab_size=ctor.get("vocab_size"), n_fac=ctor.get("n_fac"),
                                  n_hidden=ctor.get("n_hidden"), context=meta.get("context"),
                                  identity_init=bool(meta.get("identity_init")))
-        check_model_config(config, str(path))
+        check_model_config(config, "the saved model")   # the path leads the message already
         vocab = textlib.Vocab(tuple(vocab_text))
         if len(vocab) != config.vocab_size:
             raise checkpoint.CheckpointError(f"its vocabulary has {len(vocab)} characters; the model {config.vocab_size}")
@@ -90,18 +90,35 @@ def load_char_model(path, device=None):
     return model.to(device or default_device()), config, vocab
 
 
+# 0 is greedy; a temperature in (0, 1e-6) would overflow log_probs / temperature into NaN
+TEMPERATURE = AnyOf((OneOf((0,)), Interval(float, 1e-6, 1e6)))
+
+
 def continue_text(model, config, vocab: textlib.Vocab, text: str, n: int, *, temperature: float = 0.0,
-                  seed: int = 0) -> str:
-    """`text` followed by `n` generated characters (models/generate.py)."""
+                  seed: int = 0, source: str = "the model") -> str:
+    """`text` followed by `n` generated characters (models/generate.py). A model whose output is
+    not finite (weights too large for their dtype) is an error naming `source`, never garbage."""
+    import torch
+
     from xlbridge.models.generate import next_indices
 
     n = check(n, Interval(int, 0, 100_000), "n")
-    temperature = check(temperature, Interval(float, 0, 1e6), "temperature")
+    temperature = check(temperature, TEMPERATURE, "temperature")
     ids = vocab.encode(text, source="seed text")  # the whole seed, so an error names the right position
     if len(ids) < config.context:
         raise XlbridgeInputError(f"seed text: has {len(ids)} characters; the model reads {config.context}, "
                                  f"give at least {config.context}")
-    return text + vocab.decode(next_indices(model, ids, n, config.context, temperature=temperature, seed=seed))
+
+    def finite(module, inputs, output):   # argmax of NaN picks a character silently: refuse instead
+        if not torch.isfinite(output).all():
+            raise XlbridgeInputError(f"{source}: its output is NaN or infinite (weights too large for "
+                                     f"{next(module.parameters()).dtype}); it cannot write text")
+
+    hook = model.register_forward_hook(finite)
+    try:
+        return text + vocab.decode(next_indices(model, ids, n, config.context, temperature=temperature, seed=seed))
+    finally:
+        hook.remove()
 
 
 def train_text_model(text_path=None, *, kind: str = "seq", epochs: int = 2, out="char_rnn.pt", context: int = 8,
@@ -150,4 +167,4 @@ def train_text_model(text_path=None, *, kind: str = "seq", epochs: int = 2, out=
 def generate_text(model_path, seed_text: str, n: int = 200, *, temperature: float = 0.0, seed: int = 0) -> str:
     """`seed_text` continued by `n` characters from a model saved by train_text_model."""
     model, config, vocab = load_char_model(model_path)
-    return continue_text(model, config, vocab, seed_text, n, temperature=temperature, seed=seed)
+    return continue_text(model, config, vocab, seed_text, n, temperature=temperature, seed=seed, source=str(model_path))

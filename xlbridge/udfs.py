@@ -25,6 +25,7 @@ docstrings of one line under 255 characters (Excel cuts longer ones).
 from __future__ import annotations
 
 import functools
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -35,19 +36,36 @@ import xlwings as xw
 from xlbridge.errors import XlbridgeInputError
 from xlbridge.models import collab, linear
 from xlbridge.models.optimizers import OPTIMIZERS
-from xlbridge.params import POSITIVE, SEED, Interval, OneOf, check, check_hparams
+from xlbridge.params import POSITIVE, SEED, AtMost, Interval, OneOf, check, check_hparams, shown
 from xlbridge.text_training import continue_text, load_char_model
 
 CATEGORY = "xlbridge"  # the Function Wizard's category for every function below
 CPU = torch.device("cpu")  # a crosstab or a line fit is tiny: the CPU answers before a GPU starts
-MAX_EPOCHS = 100_000  # a cell that trains must come back while the user waits
+
+# Caps: a cell must come back while its user waits, in the memory of a laptop (peak memory per
+# input size: benchmarks/memory_inputs.py). A call over a cap is an error that names the cap.
+MAX_BLOCK_CELLS = 1_000_000   # cells in one block argument: a 1000 x 1000 range
+MAX_OUTPUT_CELLS = 1_000_000  # cells one function returns
+MAX_PRODUCTS = 10_000_000     # XLB_PREDICT's U*M*K, XLB_FIT's rated cells*K*epochs: about 80 MB a tensor
+MAX_FIT_EPOCHS = 5_000        # XLB_FIT's full-batch steps, about 1.3 ms each however small the block
+MAX_STEPS = 50_000            # epochs * points of the line-fit optimizers: about 70 us a step
+MAX_CHAR_WORK = 10_000_000_000  # XLB_NEXT_CHARS' n * context * weights: 2-20 s at 0.5-6 G multiply-adds/s
+
+# How xlwings returns an Excel error value: its Office.js engine (xlwings Server, xlwings Lite)
+# turns this text into the #NUM! error of the cell. A result that is NaN or infinite is this,
+# never a silent NaN (which xlwings' COM add-in would show as an empty cell).
+NUM_ERROR = "#NUM!"
 
 # ---------------------------------------------------------------------------------------------
-# From Excel's values to arrays
+# From Excel's values to arrays, and back
 
 
 def _shape(a: np.ndarray) -> str:
     return f"{a.shape[0]}x{a.shape[1]}"
+
+
+def _cap(count: int, limit: int, unit: str, what: str) -> int:
+    return check(int(count), AtMost(limit, unit), what)
 
 
 def _matrix(value, name: str, *, blanks: bool = False) -> np.ndarray:
@@ -60,19 +78,57 @@ def _matrix(value, name: str, *, blanks: bool = False) -> np.ndarray:
         a = a.reshape(1, -1)  # one cell or a Python list of numbers: one row
     if a.ndim != 2 or a.size == 0:
         raise XlbridgeInputError(f"{name}: expected a block of cells, got shape {a.shape}")
-    out = np.empty(a.shape, dtype=np.float64)
-    for (i, j), v in np.ndenumerate(a):
-        where = f"{name}: row {i + 1}, column {j + 1}"
-        if v is None or (isinstance(v, str) and not v.strip()):
+    _cap(a.size, MAX_BLOCK_CELLS, "cells", f"{name} ({_shape(a)})")
+    flat = a.ravel().tolist()
+    out, blank = np.empty(a.size, dtype=np.float64), np.zeros(a.size, dtype=bool)
+    for k, v in enumerate(flat):   # one plain pass, the usual cell first: about 0.2 s a million cells
+        if type(v) is float:
+            out[k] = v
+        elif v is None or (isinstance(v, str) and not v.strip()):
             if not blanks:
-                raise XlbridgeInputError(f"{where} is empty; expected a number")
-            out[i, j] = np.nan
+                raise XlbridgeInputError(f"{_where(name, a, k)} is empty; expected a number")
+            blank[k] = True
         elif isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
-            raise XlbridgeInputError(f"{where}: expected a number, got {v!r}")
-        elif not np.isfinite(v):
-            raise XlbridgeInputError(f"{where}: expected a finite number, got {v!r}")
+            raise XlbridgeInputError(f"{_where(name, a, k)}: expected a number, got {shown(v)}")
         else:
-            out[i, j] = float(v)
+            try:
+                out[k] = float(v)
+            except OverflowError:   # an integer beyond float64
+                out[k] = np.inf
+    out[blank] = np.nan
+    bad = np.flatnonzero(~np.isfinite(out) & ~blank)
+    if bad.size:
+        raise XlbridgeInputError(f"{_where(name, a, bad[0])}: expected a finite number, got {shown(flat[bad[0]])}")
+    return out.reshape(a.shape)
+
+
+def _where(name: str, a: np.ndarray, k: int) -> str:
+    i, j = divmod(int(k), a.shape[1])
+    return f"{name}: row {i + 1}, column {j + 1}"
+
+
+@contextmanager
+def _one_thread():
+    """Torch on one thread for the call: these are small steps, which more threads only slow down
+    on a busy machine (ten times, measured: benchmarks/memory_inputs.py); the setting comes back."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _result(values):
+    """A result as the cell gets it: numbers where they are finite, NUM_ERROR where they are not."""
+    a = np.asarray(values, dtype=np.float64)
+    bad = ~np.isfinite(a)
+    if not bad.any():
+        return a if a.ndim else float(a)
+    if not a.ndim:
+        return NUM_ERROR
+    out = a.astype(object)
+    out[bad] = NUM_ERROR
     return out
 
 
@@ -102,7 +158,7 @@ def _y_range(value) -> tuple[float, float] | None:
 
 def _text(value, name: str) -> str:
     if not isinstance(value, str) or not value:
-        raise XlbridgeInputError(f"{name}: expected text, got {value!r}")
+        raise XlbridgeInputError(f"{name}: expected text, got {shown(value)}")
     return value
 
 
@@ -136,10 +192,13 @@ def XLB_PREDICT(user_factors, movie_factors, user_bias=None, movie_bias=None, y_
     yr = _y_range(y_range)
     if yr is not None and ub is None:
         raise XlbridgeInputError("y_range needs user_bias and movie_bias: only DotProductBias has a y_range")
+    _cap(U * M, MAX_OUTPUT_CELLS, "cells", f"XLB_PREDICT's output (U x M = {U} x {M})")
+    _cap(U * M * K, MAX_PRODUCTS, "products", f"XLB_PREDICT's U x M x K ({U} x {M} x {K})")  # predict_all's (U*M, K) gathers
     # torch: (user_factors(u) * movie_factors(m)).sum(1) [+ biases, sigmoid_range] for every (u, m);
     # the sheet holds movie_factors transposed (K x M), the model M x K
     model = collab.from_arrays(uf, mf.T, ub, mb, yr)
-    return collab.predict_all(model).cpu().numpy()  # (U, M)
+    with _one_thread():
+        return _result(collab.predict_all(model).cpu().numpy())  # (U, M)
 
 
 @xw.func(category=CATEGORY)
@@ -159,7 +218,7 @@ def XLB_RMSE(ratings, predictions):
         i, j = np.argwhere(missing)[0]
         raise XlbridgeInputError(f"predictions: row {i + 1}, column {j + 1} is empty where ratings has a rating")
     # torch: torch.sqrt(F.mse_loss(pred, r)) over the rated cells only
-    return torch.sqrt(F.mse_loss(torch.from_numpy(p[rated]), torch.from_numpy(r[rated]))).item()
+    return _result(torch.sqrt(F.mse_loss(torch.from_numpy(p[rated]), torch.from_numpy(r[rated]))).item())
 
 
 FIT_OUTPUTS = ("predictions", "user_factors", "movie_factors", "user_bias", "movie_bias", "history")
@@ -181,7 +240,7 @@ def XLB_FIT(ratings, n_factors, epochs=FIT_EPOCHS, lr=FIT_LR, seed=0, y_range=No
     r = _matrix(ratings, "ratings", blanks=True)
     U, M = r.shape
     K = _count(n_factors, "n_factors", min_val=1, max_val=1000)
-    epochs = _count(epochs, "epochs", min_val=1, max_val=MAX_EPOCHS)
+    epochs = _count(epochs, "epochs", min_val=1, max_val=MAX_FIT_EPOCHS)
     lr = check(lr, POSITIVE, "lr")
     seed = check(seed, SEED, "seed")
     yr = _y_range(y_range)
@@ -189,21 +248,24 @@ def XLB_FIT(ratings, n_factors, epochs=FIT_EPOCHS, lr=FIT_LR, seed=0, y_range=No
     u, m = np.nonzero(~np.isnan(r))  # the rated cells, row by row: (N,), (N,)
     if u.size == 0:
         raise XlbridgeInputError("ratings: every cell is empty; there is nothing to train on")
+    _cap(u.size * K * epochs, MAX_PRODUCTS, "products",
+         f"XLB_FIT's rated cells x n_factors x epochs ({u.size} x {K} x {epochs})")
+    _cap(U * M * K, MAX_PRODUCTS, "products", f"XLB_FIT's U x M x n_factors ({U} x {M} x {K})")  # the predictions
     # Seeded start values without disturbing the caller's random state (a spreadsheet cell
     # must give the same answer every time it recalculates).
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), _one_thread():
         torch.manual_seed(seed)
         model = collab.DotProductBias(U, M, K, y_range=yr).double()
         data = (torch.from_numpy(u), torch.from_numpy(m), torch.from_numpy(r[u, m]))
         history = fit(model, data, loss_fn=F.mse_loss, epochs=epochs, batch_size=u.size,
                       opt=torch.optim.Adam(model.parameters(), lr=lr), seed=seed)
     if output == "predictions":
-        return collab.predict_all(model).numpy()                 # (U, M)
+        return _result(collab.predict_all(model).numpy())        # (U, M)
     if output == "history":                                       # (epochs, 1): RMSE each step started from
-        return np.sqrt([row.train_loss for row in history])[:, None]
+        return _result(np.sqrt([row.train_loss for row in history])[:, None])
     w = getattr(model, output).weight.detach().numpy()            # nn.Embedding weights: (U|M, K|1)
     # the sheet's orientation: movie blocks have one column per movie
-    return w.T if output.startswith("movie") else w
+    return _result(w.T if output.startswith("movie") else w)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,12 +279,14 @@ def _line_data(x, y) -> tuple[np.ndarray, np.ndarray]:
 
 def _steps(x, y, optimizer: str, a_init, b_init, epochs, hparams: dict) -> np.ndarray:
     xs, ys = _line_data(x, y)
-    epochs = _count(epochs, "epochs", min_val=1, max_val=MAX_EPOCHS)
+    epochs = _count(epochs, "epochs", min_val=1, max_val=MAX_STEPS)
+    _cap(epochs * xs.size, MAX_STEPS, "steps", f"{optimizer}'s epochs x points ({epochs} x {xs.size})")
     hp = check_hparams(optimizer, hparams, total_steps=epochs * xs.size)
     a_init, b_init = (check(v, Interval(float), k) for k, v in (("a_init", a_init), ("b_init", b_init)))
     # the steps of models/optimizers.py, which torch.optim equals to rounding (tests/test_linear_models.py)
-    traj = linear.train_numpy(xs, ys, optimizer, hp, epochs=epochs, a_init=a_init, b_init=b_init)
-    return np.stack([traj.new_a, traj.new_b], axis=1)  # (epochs * N, 2): a and b after each step
+    with np.errstate(over="ignore", invalid="ignore"):   # a step that overflows shows as #NUM!
+        traj = linear.train_numpy(xs, ys, optimizer, hp, epochs=epochs, a_init=a_init, b_init=b_init)
+    return _result(np.stack([traj.new_a, traj.new_b], axis=1))  # (epochs * N, 2): a and b after each step
 
 
 _ADAM = OPTIMIZERS["adam"]
@@ -291,9 +355,18 @@ def XLB_NEXT_CHARS(model_path, text, n=1, temperature=0.0, seed=0):
     path = Path(_text(model_path, "model_path")).expanduser()
     text = _text(text, "text")
     n = _count(n, "n", min_val=1, max_val=10_000)
-    if not path.is_file():
-        raise XlbridgeInputError(f"{path}: no such model file")
-    stat = path.stat()
+    try:
+        stat = path.stat() if path.is_file() else None
+    except (OSError, ValueError):   # a name too long, a NUL in it: no file by that name either
+        stat = None
+    if stat is None:
+        where = str(path) if len(str(path)) <= 260 else shown(str(path))   # a path as typed, unless absurd
+        raise XlbridgeInputError(f"{where}: no such model file")
     model, config, vocab = _load_char_model(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-    out = continue_text(model, config, vocab, text, n, temperature=temperature, seed=check(seed, SEED, "seed"))
+    weights = sum(p.numel() for p in model.parameters())
+    _cap(n * config.context * weights, MAX_CHAR_WORK, "multiply-adds",
+         f"XLB_NEXT_CHARS' n x context x weights ({n} x {config.context} x {weights:,})")
+    with _one_thread():
+        out = continue_text(model, config, vocab, text, n, temperature=temperature, seed=check(seed, SEED, "seed"),
+                            source=str(path))
     return out[len(text):]

@@ -1,4 +1,4 @@
-"""Small openpyxl helpers every builder shares: references, defined names, safe text, atomic save.
+"""Small openpyxl helpers every builder shares: references, defined names, exact text, atomic save.
 
 Defined names are the contract between a workbook and the Python side (docs/architecture.md, principle 1):
 builders write them here, the engine, parity, the solver and the UDFs read them back.
@@ -6,8 +6,6 @@ builders write them here, the engine, parity, the solver and the UDFs read them 
 
 from __future__ import annotations
 
-import hashlib
-import numbers
 import re
 import zipfile
 from pathlib import Path
@@ -15,10 +13,10 @@ from pathlib import Path
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook.defined_name import DefinedName
 
+from xlbridge.errors import XlbridgeInputError
 from xlbridge.files import atomic_path
 
 KIND_NAME = "xlbridge_kind"  # hidden workbook-level name saying which builder wrote the file
-FINGERPRINT_NAME = "xlbridge_fingerprint"  # hash of the cells as built: tells an edited copy apart
 
 # A cell value starting with one of these would be read as a formula by Excel or LibreOffice.
 _FORMULA_STARTS = ("=", "+", "-", "@")
@@ -64,14 +62,66 @@ def add_name(wb, name: str, ref: str, *, sheet=None, hidden: bool = False) -> No
         sheet.defined_names[name] = dn
 
 
+# Text as a cell holds it. XML 1.0 cannot hold control characters (other than tab, line feed
+# and carriage return), surrogates, U+FFFE or U+FFFF, and a parser turns a carriage return into
+# a line feed: OOXML writes each such character as `_xHHHH_` (ECMA-376 ST_Xstring), which Excel
+# and LibreOffice decode on load. A literal `_xHHHH_` in the text then needs its underscore
+# written as `_x005F_`, or it would be decoded too.
+_NEEDS_ESCAPE = re.compile("[\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]|_(?=x[0-9A-Fa-f]{4}_)")
+_ESCAPE = re.compile("_x([0-9A-Fa-f]{4})_")
+CELL_TEXT_MAX = 32_767  # Excel's limit on a cell's text, in UTF-16 units as the file holds it
+
+
+def escape_text(text: str) -> str:
+    """`text` as an OOXML string holds it: every character kept (see _NEEDS_ESCAPE)."""
+    return _NEEDS_ESCAPE.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
+
+
+def unescape_text(text: str) -> str:
+    """The text an OOXML string stands for: `_xHHHH_` decoded, as Excel and LibreOffice do on load
+    (openpyxl hands it over undecoded). Inverse of escape_text."""
+    if "_x" not in text:
+        return text
+    decoded = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+    return decoded.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")  # pairs rejoined
+
+
+def _units(written: str) -> int:
+    return len(written.encode("utf-16-le", "surrogatepass")) // 2   # a character beyond the BMP takes two
+
+
+def fit_text(text: str) -> str:
+    """`text`, or its longest beginning a cell holds (CELL_TEXT_MAX once escaped): the one cut a
+    cell forces. Callers that cut say so (data titles warn with their line)."""
+    if len(text) <= CELL_TEXT_MAX // 7 or _units(escape_text(text)) <= CELL_TEXT_MAX:
+        return text
+    head = text[:CELL_TEXT_MAX]                  # every character takes at least one unit
+    if head.isascii() and not _NEEDS_ESCAPE.search(head):
+        return head                              # one unit each: the usual long title, cut at once
+    lo, hi = 0, len(head)
+    while lo < hi:                               # the longest prefix that fits: a prefix only grows
+        mid = (lo + hi + 1) // 2
+        if _units(escape_text(text[:mid])) <= CELL_TEXT_MAX:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo]
+
+
 def set_text(cell, text) -> None:
-    """Write data text that is never read as a formula (a title like '=Rise' stays text)."""
+    """Write data text that reads back exactly: never as a formula (a title like '=Rise' stays
+    text), every character kept (escape_text). Text longer than a cell holds is an error naming
+    the cell; text from data is cut by its reader first (fit_text)."""
     if text is None or text == "":
         cell.value = None
         return
     text = str(text)
-    cell.value = text
-    cell.data_type = "s"  # openpyxl would otherwise store a leading '=' as a formula
+    written = escape_text(text)
+    if _units(written) > CELL_TEXT_MAX:   # openpyxl would cut it silently, maybe inside an escape
+        raise XlbridgeInputError(f"sheet '{cell.parent.title}', cell {cell.coordinate}: a text of {len(text):,} "
+                                 f"characters; a cell holds at most {CELL_TEXT_MAX:,}")
+    cell.value = written
+    cell.data_type = "s"  # openpyxl would otherwise store a leading '=' as a formula, '#N/A' as an error
     if text.startswith(_FORMULA_STARTS):
         cell.quotePrefix = True  # Excel shows it with a leading apostrophe, as typed text
 
@@ -79,41 +129,6 @@ def set_text(cell, text) -> None:
 def set_workbook_kind(wb, kind: str) -> None:
     """Record which builder wrote the workbook, so `xlbridge check` knows what to compare."""
     add_name(wb, KIND_NAME, f'"{kind}"', hidden=True)
-
-
-def content_fingerprint(wb) -> str:
-    """A hash of every cell's value or formula, sheet by sheet. Numbers count as openpyxl
-    writes them (16 significant digits), so a value hashes the same before a save and after it
-    is read back; styles and names do not count."""
-    h = hashlib.sha256()
-    for ws in wb.worksheets:
-        for row in ws.iter_rows():
-            for c in row:
-                v = c.value
-                if v is None:
-                    continue
-                v = f"{float(v):.16g}" if isinstance(v, numbers.Number) and not isinstance(v, bool) else str(v)
-                h.update(f"{ws.title}!{c.coordinate}={v}\n".encode())
-    return h.hexdigest()[:32]
-
-
-def stamp_fingerprint(wb) -> None:
-    """Record the workbook's content fingerprint in a hidden name, just before saving."""
-    add_name(wb, FINGERPRINT_NAME, f'"{content_fingerprint(wb)}"', hidden=True)
-
-
-def edited_since_built(path) -> bool | None:
-    """None when `path` is not a workbook xlbridge built; else whether its cells changed since."""
-    import openpyxl
-
-    try:
-        wb = openpyxl.load_workbook(path)
-    except Exception:
-        return None
-    if KIND_NAME not in wb.defined_names:
-        return None
-    stamp = wb.defined_names.get(FINGERPRINT_NAME)
-    return stamp is None or stamp.attr_text.strip('"') != content_fingerprint(wb)
 
 
 BUILD_TIME = (2000, 1, 1, 0, 0, 0)  # every build carries the same timestamps, so bytes repeat too
@@ -139,7 +154,6 @@ def save_atomic(wb, path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if KIND_NAME in wb.defined_names:
         wb.properties.creator = "xlbridge"
-        stamp_fingerprint(wb)
     with atomic_path(path) as tmp:
         wb.save(tmp)
         _pin_timestamps(tmp)

@@ -19,6 +19,8 @@ from xlbridge.errors import XlbridgeInputError
 def admit(path) -> WorkbookData:
     """The workbook at `path`, read and checked; XlbridgeInputError (one line) when it is unsafe or broken."""
     path = Path(path)
+    if path.is_dir():
+        raise XlbridgeInputError(f"{path}: is a folder, not a workbook file")
     if not path.is_file():
         raise XlbridgeInputError(f"{path}: no such workbook")
     return read_workbook(path)
