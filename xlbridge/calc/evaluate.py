@@ -70,9 +70,10 @@ class Evaluator:
         self._numbers: dict = {}
         self._names: dict = {}
         self._fns: dict = {}                 # cell -> its closure, once compiled
-        self._trees: dict = {}               # cell -> (R1C1 key, tree)
+        self.trees = wb.derived.setdefault("trees", {})   # cell -> (R1C1 key, tree), for every evaluator
         self._tree_refs: dict = {}           # (R1C1 key, sheet) -> [(Ref, sheet)]
         self._in_range: dict = {}            # Range -> formula cells inside it
+        self.stats = {"bulk": 0, "cells": 0}  # cells computed in bulk (vector.py) and one by one
 
     # -- cells ---------------------------------------------------------------------------------
     def sheet_title(self, title: str) -> str:
@@ -88,52 +89,28 @@ class Evaluator:
             return None
         return parse(cell.formula, cell.host)
 
-    def keyed_tree(self, key):
-        cell = self.formulas[key]
-        return parse_keyed(cell.formula, cell.host)
-
     def value(self, key):
-        """The value of one cell: override, stored value, or its formula's result."""
+        """The value of one cell: override, stored value, or its formula's result (computed
+        with what it reads, in bulk where it can: sweep.py)."""
         v = self.vals.get(key, _EMPTY)
         if v is not _EMPTY:
             return v
         if key not in self.formulas:
             return None
-        self._compute(key)
+        self.values([key])
         return self.vals[key]
 
     def values(self, keys=None) -> dict:
-        """The value of every formula cell (or of `keys`), computed in one sweep: in an
-        order worked out from the references the formulas name, so that almost every
-        cell finds what it reads already computed."""
-        keys = list(self.formulas) if keys is None else list(keys)
-        for k in self.order(keys):
-            if k not in self.vals:
-                self._compute(k)
-        return {k: self.vals[k] for k in keys}
-
-    def order(self, keys) -> list:
-        """Formula cells, each after the formula cells its references name (depth first,
-        without recursion). References found only by evaluating (INDEX, OFFSET, INDIRECT)
-        are left to `Need`; a cycle here is only reported if evaluation meets it."""
-        formulas, vals = self.formulas, self.vals
-        out, done, todo = [], set(), [(k, False) for k in reversed(keys)]
-        while todo:
-            k, expanded = todo.pop()
-            if k in done:
-                continue
-            if expanded:
-                done.add(k)
-                out.append(k)
-                continue
-            if k not in formulas or k in vals:
-                done.add(k)
-                continue
-            todo.append((k, True))
-            for d in self.precedents(k):
-                if d not in done:
-                    todo.append((d, False))
-        return out
+        """The value of every formula cell (or of `keys`), computed in one sweep (sweep.py):
+        groups of cells sharing a formula in bulk with numpy, the rest cell by cell, each
+        after what it reads."""
+        from xlbridge.calc.sweep import sweep
+        sweep(self, keys)
+        keys = list(self.formulas) if keys is None else keys
+        for k in keys:
+            if k not in self.vals and k in self.formulas:
+                self.compute(k)
+        return {k: self.vals.get(k) for k in keys}
 
     def precedents(self, key) -> list:
         """The formula cells a cell's formula names directly (ranges and defined names)."""
@@ -200,13 +177,14 @@ class Evaluator:
 
     def cell_tree(self, key):
         """(R1C1 key, tree) of a formula cell."""
-        hit = self._trees.get(key)
+        hit = self.trees.get(key)
         if hit is None:
             cell = self.formulas[key]
-            hit = self._trees[key] = parse_keyed(cell.formula, cell.host)
+            hit = self.trees[key] = parse_keyed(cell.formula, cell.host)
         return hit
 
-    def _compute(self, key):
+    def compute(self, key):
+        """Compute one formula cell, and first whatever it reads that is not known yet."""
         stack, waiting = [key], {key}
         vals = self.vals
         while stack:

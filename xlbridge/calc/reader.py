@@ -111,6 +111,8 @@ class WorkbookData:
     names: list
     workbook_part: str
     tables: dict = field(default_factory=dict)    # lower-case table name -> Table
+    # What every evaluation of these formulas shares, made once: trees, the plan (plan.py).
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     def sheet(self, title: str) -> Sheet:
         for s in self.sheets:

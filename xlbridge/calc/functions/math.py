@@ -42,7 +42,6 @@ path("pos")(elementwise(lambda a: a, _unit, linear=True))
 path("%")(elementwise(lambda a: a / 100, lambda i, out, a: 0.01, linear=True))
 
 
-@path("*")
 def _p_mul(b, args, N):
     x, y = (b.num(a) for a in args)
     node = elementwise(np.multiply, lambda i, out, a, c: c if i == 0 else a)(b, args, N)
@@ -50,12 +49,19 @@ def _p_mul(b, args, N):
     return node
 
 
-@path("/")
+_p_mul.vec = np.multiply
+path("*")(_p_mul)
+
+
 def _p_div(b, args, N):
     x, y = (b.num(a) for a in args)
     node = elementwise(np.divide, lambda i, out, a, c: 1.0 / c if i == 0 else -out / c)(b, args, N)
     node.affine = b.affine(x) and b.is_const(y)
     return node
+
+
+_p_div.vec = np.divide
+path("/")(_p_div)
 
 
 def _d_pow(i, out, a, c):
@@ -189,7 +195,7 @@ def _round(x, d=None):
 
 
 path("ROUND")(elementwise(lambda x, d: np.sign(x) * np.floor(np.abs(x) * 10.0 ** d + 0.5) / 10.0 ** d,
-                          lambda i, out, x, d: 0.0))
+                          lambda i, out, x, d: 0.0, exact=False))     # Excel rounds the decimal shown
 
 
 @function("ROUNDUP", "nn")
