@@ -17,7 +17,6 @@ from rich.table import Table
 
 from xlbridge.errors import XlbridgeInputError
 from xlbridge import params
-from xlbridge.xlsx import edited_since_built
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Course workbooks with live formulas, proven equal to PyTorch models.")
@@ -37,6 +36,7 @@ def _guard_overwrite(path: Path, force: bool) -> None:
         return
     if path.is_dir():
         raise XlbridgeInputError(f"{path}: is a folder, not a workbook file")
+    from xlbridge.xlsx import edited_since_built  # here: openpyxl takes a while to import
     edited = edited_since_built(path)
     if edited is None:
         raise XlbridgeInputError(f"{path}: exists and was not written by xlbridge; pass --force to overwrite it")

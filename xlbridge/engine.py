@@ -17,10 +17,8 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import openpyxl
 
 from xlbridge.errors import XlbridgeInputError
-from xlbridge.xlsx import KIND_NAME
 
 SOFFICE_TIMEOUT_S = 300
 
@@ -60,13 +58,24 @@ def _profile() -> Path:
         return _profile_dir
 
 
+def run_soffice(*args: str) -> subprocess.CompletedProcess:
+    """Run headless soffice with `args` in this process's private profile (one at a time)."""
+    soffice = find_soffice()
+    with _profile_lock:  # one soffice at a time on this profile
+        cmd = [
+            soffice, "--headless", "--norestore", "--nologo", "--nodefault", "--nolockcheck",
+            f"-env:UserInstallation={_profile().as_uri()}", *args,
+        ]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=SOFFICE_TIMEOUT_S)
+
+
 def recalculate_files(paths: list[Path], out_dir: Path) -> list[Path]:
     """Recalculate workbooks in one soffice run; returns the recalculated .xlsx copies in out_dir."""
     paths = [Path(p) for p in paths]
     for p in paths:
         if not p.is_file():
             raise XlbridgeInputError(f"{p}: no such workbook")
-    soffice = find_soffice()
+    find_soffice()
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="xlbridge-in-") as tmp:
         # Numbered copies: the inputs stay untouched and equal file names cannot collide.
@@ -75,14 +84,7 @@ def recalculate_files(paths: list[Path], out_dir: Path) -> list[Path]:
             copy = Path(tmp) / f"b{i}{p.suffix.lower()}"
             shutil.copyfile(p, copy)
             copies.append(copy)
-        with _profile_lock:  # one soffice at a time on this profile
-            cmd = [
-                soffice, "--headless", "--norestore", "--nologo", "--nodefault", "--nolockcheck",
-                f"-env:UserInstallation={_profile().as_uri()}",
-                "--convert-to", "xlsx:Calc MS Excel 2007 XML", "--outdir", str(out_dir),
-                *map(str, copies),
-            ]
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=SOFFICE_TIMEOUT_S)
+        proc = run_soffice("--convert-to", "xlsx:Calc MS Excel 2007 XML", "--outdir", str(out_dir), *map(str, copies))
     outs = [out_dir / f"b{i}.xlsx" for i in range(len(paths))]
     missing = [str(p) for p, o in zip(paths, outs) if not o.is_file()]
     if missing:
@@ -98,6 +100,7 @@ class Book:
     """A recalculated workbook: values by defined name, as LibreOffice computed them."""
 
     def __init__(self, recalculated: Path, source: Path):
+        import openpyxl  # here, not at the top: the Solver's check runs soffice without it
         self.path = Path(recalculated)
         self.source = Path(source)
         self.wb = openpyxl.load_workbook(self.path, data_only=True)
@@ -110,6 +113,8 @@ class Book:
         self.kind = self._read_kind()
 
     def _read_kind(self) -> str | None:
+        import openpyxl
+        from xlbridge.xlsx import KIND_NAME
         dn = self._names.get((None, KIND_NAME))
         if dn is None:  # fall back to the file we were given, in case the name was dropped
             try:

@@ -218,11 +218,20 @@ class Plan:
         """`gids` and every group they read, directly or not."""
         return _closure(gids, lambda g: self.edges[g])
 
-    def group_of(self, key) -> int:
-        loc = self.locators.get(key[0])
-        if loc is None:
-            return -1
-        return int(loc.at(np.array([key[1]]), np.array([key[2]]))[0])
+    def groups_of(self, keys) -> set:
+        """The groups holding any of the cells `keys`."""
+        by_sheet: dict = {}
+        for s, r, c in keys:
+            by_sheet.setdefault(s, ([], []))
+            by_sheet[s][0].append(r)
+            by_sheet[s][1].append(c)
+        out = set()
+        for s, (rows, cols) in by_sheet.items():
+            loc = self.locators.get(s)
+            if loc is not None:
+                hit = loc.at(np.array(rows, np.int64), np.array(cols, np.int64))
+                out.update(np.unique(hit[hit >= 0]).tolist())
+        return out
 
 
 def _touches(seed: Locator | None, read) -> bool:

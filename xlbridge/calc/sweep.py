@@ -18,14 +18,14 @@ MIN_BULK = 32
 MIN_BULK_RANGES = 8
 
 
-def sweep(ev, keys=None) -> None:
-    """Compute the formula cells `keys` of the Evaluator `ev` (default: every one), and what
-    they read, into `ev.vals`; cells already there are left as they are."""
+def sweep(ev, keys=None, groups=None) -> None:
+    """Compute the formula cells `keys` of the Evaluator `ev` (default: every one), or those
+    of the plan's `groups`, and what they read, into `ev.vals`; cells already there are left
+    as they are."""
     plan = plan_of(ev)
     wanted = None
-    if keys is not None:
-        start = {g for g in (plan.group_of(k) for k in keys) if g >= 0}
-        wanted = plan.upstream(start)
+    if keys is not None or groups is not None:
+        wanted = plan.upstream(plan.groups_of(keys) if groups is None else groups)
     bulk = GroupEvaluator(ev)
     order = {s.title: i for i, s in enumerate(ev.wb.sheets)}
     vals = ev.vals
@@ -70,5 +70,5 @@ def refresh(wb, changed: dict):
     for key, cell in ev.formulas.items():
         if key not in todo:
             ev.vals[key] = cell.value
-    values = ev.values(cells)
-    return values, {k: why for k, why in ev.problems.items() if k in todo}
+    sweep(ev, groups=dirty)
+    return {k: ev.vals[k] for k in cells}, {k: why for k, why in ev.problems.items() if k in todo}

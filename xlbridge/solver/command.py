@@ -1,15 +1,14 @@
 """`xlbridge solve`: the command-line face of the Solver mirror (wired in xlbridge/cli.py).
 
 A thin layer over `solving.solve_many`: print the models or the outcome with rich, check
-the solved workbook in LibreOffice when it is installed, and turn the outcome into an
-exit code (0 every model solved; 1 a completed run with a negative answer: a model not
+the solved workbook in LibreOffice when it is installed (check.py), and turn the outcome into
+an exit code (0 every model solved; 1 a completed run with a negative answer: a model not
 solved, infeasible, unbounded, stopped at a limit, or the LibreOffice check differs;
 2 bad input, nothing written).
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 import warnings
 from pathlib import Path
@@ -18,78 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from xlbridge.errors import XlbridgeInputError
+from xlbridge.solver.check import check_in_libreoffice, have_libreoffice
 from xlbridge.solver.solving import list_models, solve_many
-
-LIBREOFFICE_TOL = 1e-9
-
-
-def libreoffice_objectives(paths: list[Path], results) -> list[list[float]]:
-    """The objective cell of each result as LibreOffice computes it, in each workbook of
-    `paths` (recalculated in one LibreOffice start and read back with calc's reader, which
-    reads the recalculated values without loading the whole file into openpyxl)."""
-    import tempfile
-    from xlbridge.calc.reader import read_workbook
-    from xlbridge.engine import recalculate_files
-    out = []
-    with tempfile.TemporaryDirectory(prefix="xlbridge-check-") as tmp:
-        for recalculated in recalculate_files([Path(p) for p in paths], Path(tmp)):
-            wb = read_workbook(recalculated)
-            row = []
-            for r in results:
-                rng = _objective_range(r)
-                cell = wb.sheet(rng.sheet).cells.get((rng.r1, rng.c1))
-                v = None if cell is None else cell.value
-                row.append(float(v) if isinstance(v, int | float) and not isinstance(v, bool) else float("nan"))
-            out.append(row)
-    return out
-
-
-def _objective_range(r):
-    from xlbridge.calc.parse import parse, resolve
-    return resolve(parse(r.objective, (1, 1)), r.sheet, 1, 1)
-
-
-def _close(a: float, b: float) -> bool:
-    return abs(a - b) <= LIBREOFFICE_TOL * max(1.0, abs(b))
-
-
-def check_in_libreoffice(original: Path, results, console: Console) -> bool:
-    """Recalculate the solved workbook in LibreOffice: its objective must be the one reported.
-
-    Only where LibreOffice differs is the original recalculated too: if LibreOffice already
-    disagrees with the workbook's own formulas at the start (it treats empty cells in SUMXMY2
-    as 0 where Excel skips them, and it rebuilds pivot tables over cells), the comparison
-    says so instead of failing."""
-    results = [r for r in results if r.status != 5]
-    if not results:
-        return True
-    solved = results[0].path
-    (end,) = libreoffice_objectives([solved], results)
-    ok = True
-    differs = [i for i, r in enumerate(results) if not _close(end[i], r.fun)]
-    start = None
-    if differs and Path(original).resolve() != Path(solved).resolve():
-        (start,) = libreoffice_objectives([original], results)
-    for i, r in enumerate(results):
-        if i in differs and start is not None and not _close(start[i], r.fun_start):
-            console.print(f"{r.sheet}: LibreOffice computes this sheet differently from its formulas' "
-                          f"Excel semantics (start {start[i]:.10g} vs {r.fun_start:.10g}); "
-                          "LibreOffice check not applicable", markup=False)
-            continue
-        good = i not in differs
-        ok &= good
-        console.print(f"{r.sheet}: LibreOffice recalculation gives {end[i]:.12g} "
-                      f"({'matches' if good else 'DIFFERS'}, |diff| = {abs(end[i] - r.fun):.1e})", markup=False)
-    return ok
-
-
-def _have_libreoffice() -> bool:
-    try:
-        from xlbridge.engine import find_soffice
-        find_soffice()
-        return True
-    except (XlbridgeInputError, ImportError):
-        return shutil.which("soffice") is not None
 
 
 def solve_command(workbook: Path, sheet: str | None = None, list_only: bool = False, out: Path | None = None,
@@ -140,7 +69,7 @@ def solve_command(workbook: Path, sheet: str | None = None, list_only: bool = Fa
                       markup=False)
     code = 0 if all(r.success for r in results) else 1
 
-    if check and _have_libreoffice():
+    if check and have_libreoffice():
         if not check_in_libreoffice(workbook, written, console):
             code = 1
     elif check:
