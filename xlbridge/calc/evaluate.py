@@ -222,7 +222,9 @@ class Evaluator:
             fn = self._fns.get(key)
             if fn is None:
                 fn = self._fns[key] = self.closure(key)
-            v = self.cell_result(fn(r, c), sheet, r, c)
+            v = fn(r, c)
+            if type(v) is not float or v - v != 0.0:     # not a finite number: Excel's rules
+                v = self.cell_result(v, sheet, r, c)
         except CellError as e:
             v = e.code
         except FormulaError as e:
@@ -235,6 +237,13 @@ class Evaluator:
             self.problems[key] = f"a function has the wrong number of arguments ({e})"
             v = XlError("#VALUE!")
         return v
+
+    def bind(self, cells):
+        """Compile once the closure that cells sharing one tree share (sweep.py's groups)."""
+        try:
+            self._fns.update(dict.fromkeys(cells, self.closure(cells[0])))
+        except FormulaError:
+            pass                                   # each cell reports it when it runs
 
     def closure(self, key):
         """The compiled closure of a formula cell, shared by every cell with the same tree."""

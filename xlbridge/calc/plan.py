@@ -113,25 +113,21 @@ class Plan:
         self.steps = _components(self.edges)
 
     def _group_cells(self, ev):
-        """One group per (sheet, tree key); the trees go into the workbook's shared cache."""
-        trees = ev.trees
+        """One group per sheet and tree (equal R1C1 keys share one parsed tree object)."""
         found: dict = {}
         for s in ev.wb.sheets:
             t = s.title
             for (r, c), cell in s.cells.items():
                 if cell.formula is None:
                     continue
-                key = (t, r, c)
-                hit = trees.get(key)
-                if hit is None:
-                    try:
-                        hit = trees[key] = parse_keyed(cell.formula, cell.host)
-                    except FormulaError:          # the interpreter reports it, cell by cell
-                        self.groups.append(Group(t, None, [r], [c]))
-                        continue
-                slot = found.get((t, hit[0]))
+                try:
+                    tree = parse_keyed(cell.formula, cell.host)[1]
+                except FormulaError:              # the interpreter reports it, cell by cell
+                    self.groups.append(Group(t, None, [r], [c]))
+                    continue
+                slot = found.get((t, id(tree)))
                 if slot is None:
-                    slot = found[(t, hit[0])] = (hit[1], [], [])
+                    slot = found[(t, id(tree))] = (tree, [], [])
                 slot[1].append(r)
                 slot[2].append(c)
         self.groups += [Group(t, tree, rows, cols) for (t, _), (tree, rows, cols) in found.items()]
@@ -191,9 +187,10 @@ class Plan:
             out.update(loc.within(*box[1:]))
 
     # -- questions about the graph -----------------------------------------------------------
-    def reading(self, cells) -> set:
+    def reading(self, cells, volatile: bool = True) -> set:
         """The groups that depend on any of `cells` ((sheet, row, col)), directly or through
-        other groups; opaque and volatile groups are counted in (they may read anything)."""
+        other groups; opaque groups are counted in (they may read anything), and volatile
+        ones unless `volatile` is False."""
         by_sheet: dict = {}
         for s, r, c in cells:
             by_sheet.setdefault(s, ([], []))
@@ -202,7 +199,7 @@ class Plan:
         seeds = {s: Locator({0: (np.array(r), np.array(c))}) for s, (r, c) in by_sheet.items()}
         hit = set()
         for gid, g in enumerate(self.groups):
-            if g.opaque or g.volatile or any(_touches(seeds.get(read[0]), read) for read in g.reads):
+            if g.opaque or (volatile and g.volatile) or any(_touches(seeds.get(read[0]), read) for read in g.reads):
                 hit.add(gid)
         return self.downstream(hit)
 

@@ -42,7 +42,12 @@ def sweep(ev, keys=None, groups=None) -> None:
                 except Unsupported:
                     cells = None
         if cells is None:
-            cells = [k for gid in gids for k in plan.groups[gid].cells()]
+            cells = []
+            for gid in gids:
+                group = [k for k in plan.groups[gid].cells() if k in ev.formulas]
+                if group:
+                    ev.bind(group)
+                    cells += group
             if len(gids) > 1:
                 cells.sort(key=lambda k: (order[k[0]], k[1], k[2]))
         for key in cells:

@@ -174,10 +174,11 @@ class GroupEvaluator:
                 grid = Grid(max_row, max_col)
                 vals, formulas = ev.vals, ev.formulas
                 for r, c in list(s.cells) + extra:
-                    key = (sheet, r, c)
-                    v = vals.get(key, _ABSENT)
-                    if v is _ABSENT:
-                        grid.kind[r, c] = PENDING if key in formulas else EMPTY
+                    v = vals.get((sheet, r, c), _ABSENT)
+                    if type(v) is float:               # most cells: set here, not through set()
+                        grid.kind[r, c], grid.num[r, c] = NUM, v
+                    elif v is _ABSENT:
+                        grid.kind[r, c] = PENDING if (sheet, r, c) in formulas else EMPTY
                     else:
                         grid.set(r, c, v)
         self.grids[sheet] = grid
@@ -189,9 +190,7 @@ class GroupEvaluator:
         n = len(refs.r1)
         if grid is None or n * refs.h * refs.w > MAX_VALUES:
             raise Unsupported("values too sparse or too many to read at once")
-        rr = refs.r1[:, None, None] + np.arange(refs.h)[None, :, None]
-        cc = refs.c1[:, None, None] + np.arange(refs.w)[None, None, :]
-        rr, cc = np.broadcast_arrays(rr, cc)
+        rr, cc = positions(refs)
         inside = (rr <= grid.max_row) & (cc <= grid.max_col)
         rr, cc = np.where(inside, rr, 0), np.where(inside, cc, 0)      # row 0: an empty cell
         kinds = grid.kind[rr, cc]
@@ -206,6 +205,50 @@ class GroupEvaluator:
         ok = refs.ok & ~(kinds == PENDING).reshape(n, -1).any(1)
         return Block(grid.num[rr, cc], ok, kinds=kinds)
 
+    def values(self, refs: Refs) -> np.ndarray:
+        """The Excel values a reference points at per host, as an (n, h, w) object array;
+        formula cells among them not known yet are computed first (by the interpreter)."""
+        block = self.read(refs)
+        if (block.kinds == PENDING).any():
+            rr, cc = positions(refs)
+            pending = block.kinds == PENDING
+            self.ev.values(list({(refs.sheet, r, c) for r, c in zip(rr[pending].tolist(), cc[pending].tolist())}))
+            block = self.read(refs)
+        return self.objects(block, refs)
+
+    def objects(self, block: Block, refs: Refs | None = None) -> np.ndarray:
+        """A Block as Excel values (an (n, h, w) object array); text and errors are fetched
+        from the evaluator's values, so `refs` is needed where the block holds any."""
+        x = np.broadcast_to(block.x, (len(block.ok),) + block.x.shape[1:])
+        out = np.empty(x.shape, object)
+        if block.kinds is None:
+            out[...] = (x != 0).tolist() if block.logical else x.tolist()
+            return out
+        kinds = block.kinds
+        num, flag = kinds == NUM, kinds == BOOL
+        out[num] = x[num].tolist()
+        out[flag] = (x[flag] != 0).tolist()
+        other = (kinds == TEXT) | (kinds == ERROR)
+        if other.any():
+            rr, cc = positions(refs)
+            vals = self.ev.vals
+            out[other] = [vals.get((refs.sheet, r, c)) for r, c in zip(rr[other].tolist(), cc[other].tolist())]
+        return out
+
+    def evaluate(self, node, hosts: Hosts) -> tuple[np.ndarray, np.ndarray]:
+        """`node`'s raw values at every host as an (n, h, w) object array (a reference gives
+        the values it points at), and which hosts got them; Unsupported as `node`."""
+        with np.errstate(all="ignore"):
+            v = self.node(node, hosts, False)
+        if isinstance(v, Text):
+            out = np.empty((hosts.n, 1, 1), object)
+            out[...] = v.value
+            return out, np.ones(hosts.n, bool)
+        if isinstance(v, Refs):
+            ok = v.ok
+            return self.values(Refs(v.sheet, v.r1, v.c1, v.h, v.w, np.ones_like(ok))), ok
+        return self.objects(v), v.ok & _finite(v.x, hosts.n)
+
     # -- the tree ----------------------------------------------------------------------------
     def node(self, node, hosts: Hosts, array: bool):
         """A Block, Refs or Text for `node` at every host; `array`: inside an argument that
@@ -219,7 +262,7 @@ class GroupEvaluator:
                 return Text(v)
             return Block(np.full((1, 1, 1), float(v)), np.ones(hosts.n, bool), logical=isinstance(v, bool))
         if t is Ref:
-            return self._refs(node, hosts)
+            return self.refs(node, hosts)
         if t is Name:
             try:
                 return self.node(self.ev.name_tree(node.name, hosts.sheet), hosts, array)
@@ -251,7 +294,8 @@ class GroupEvaluator:
             v = self.read(v)
         return v
 
-    def _refs(self, ref: Ref, hosts) -> Refs:
+    def refs(self, ref: Ref, hosts) -> Refs:
+        """Where `ref` points at every host (Unsupported where that varies in size)."""
         try:
             sheet = self.ev.sheet_title(ref.sheet) if ref.sheet else hosts.sheet
         except CellError:
@@ -504,6 +548,13 @@ class GroupEvaluator:
             except CellError:
                 ok[i] = False
         return Block(out.reshape(hosts.n, 1, 1), ok & np.isfinite(out))
+
+
+def positions(refs: Refs):
+    """Row and column of every cell a reference points at, per host: two (n, h, w) arrays."""
+    rr = refs.r1[:, None, None] + np.arange(refs.h)[None, :, None]
+    cc = refs.c1[:, None, None] + np.arange(refs.w)[None, None, :]
+    return np.broadcast_arrays(rr, cc)
 
 
 def _numbers(v: Block, allow=(NUM, EMPTY, BOOL)):
