@@ -389,6 +389,23 @@ def _text(tok):
     return m.group()
 
 
+def absolute(text: str) -> str:
+    """The formula with every reference made absolute (A1 -> $A$1, B:C -> $B:$C), so it
+    means the same in any cell: what each cell of an array formula computes."""
+    if text.startswith("="):
+        text = text[1:]
+    out, pos = [], 0
+    for kind, m in _tokens(text):
+        if kind != "ref" or m.group("addr").upper() == "#REF!":
+            continue
+        start, end = m.span("addr")
+        parts = [re.fullmatch(r"\$?([A-Za-z]{0,3})\$?([0-9]*)", p).groups() for p in m.group("addr").split(":")]
+        out += [text[pos:start], ":".join("".join("$" + x for x in part if x) for part in parts)]
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
 # --- the R1C1 key and the cache -------------------------------------------------------------
 
 _KEY = re.compile(r"""("(?:[^"]|"")*")|('(?:[^']|'')+'!)|(\$?)([A-Za-z]{1,3})(\$?)([0-9]+)(?![\w(\[.!])"""
@@ -466,5 +483,5 @@ def parse_keyed(text: str, host) -> tuple[tuple, object]:
 
 
 __all__ = ["Const", "Array", "Ref", "Name", "TableRef", "Op", "Call", "Missing", "Range", "parse", "parse_keyed",
-           "resolve", "walk", "r1c1_key", "a1", "cell_name", "column_letters", "column_number", "quote_sheet",
+           "resolve", "walk", "r1c1_key", "absolute", "a1", "cell_name", "column_letters", "column_number", "quote_sheet",
            "ref_node", "MAX_ROW", "MAX_COL", "ERRORS"]

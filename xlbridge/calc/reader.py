@@ -409,7 +409,7 @@ def _read_sheet(z: SafeZip, sheet: Sheet, strings: list[str], budget: _Budget):
         _fail(z.path, f"sheet '{sheet.title}' is {info.file_size / 2**20:.0f} MB of XML, more than the "
                       f"{MAX_SHEET_BYTES // 2**20} MB this tool reads")
     shared_anchor: dict = {}
-    pending = []
+    pending, arrays = [], []
     cells = sheet.cells
     path = z.path
     where = f"sheet '{sheet.title}'"
@@ -449,6 +449,7 @@ def _read_sheet(z: SafeZip, sheet: Sheet, strings: list[str], budget: _Budget):
                         pending.append((rc, si))
                 elif kind == "array":
                     cell.formula, cell.host, cell.array_ref = f.text, rc, f.get("ref")
+                    arrays.append(cell)
                 elif f.text:
                     cell.formula, cell.host = f.text, rc
                 cells[rc] = cell
@@ -457,9 +458,33 @@ def _read_sheet(z: SafeZip, sheet: Sheet, strings: list[str], budget: _Budget):
             _fail(path, f"{where}: shared formula {si} has no anchor cell")
         anchor, text = shared_anchor[si]
         cells[rc].formula, cells[rc].host = text, anchor
+    for cell in arrays:
+        _spread_array(path, where, cells, cell, budget)
     if cells:
         sheet.max_row = max(r for r, _ in cells)
         sheet.max_col = max(c for _, c in cells)
+
+
+def _spread_array(path, where, cells, anchor: Cell, budget):
+    """An array formula over several cells (Excel stores its text in the first cell only):
+    every other cell of its range gets a formula for its own element of the array, the
+    anchor's formula with references made absolute, so it means the same in every cell."""
+    from xlbridge.calc.parse import absolute
+    a, _, b = (anchor.array_ref or "").partition(":")
+    try:
+        (r1, c1), (r2, c2) = split_cell(a), split_cell(b or a)
+    except ValueError:
+        _fail(path, f"{where}: array formula with a bad range {anchor.array_ref!r}")
+    if (r1, c1) != anchor.host or (r1, c1) == (r2, c2) or not anchor.formula:
+        return
+    budget.spend((r2 - r1 + 1) * (c2 - c1 + 1), where)
+    text = f"_XLBRIDGE.ARRAYPART(({absolute(anchor.formula)}),ROW()-{r1 - 1},COLUMN()-{c1 - 1})"
+    for r in range(r1, r2 + 1):
+        for c in range(c1, c2 + 1):
+            if (r, c) != (r1, c1):
+                cell = cells.get((r, c)) or Cell()
+                cell.formula, cell.host = text, (r1, c1)
+                cells[(r, c)] = cell
 
 
 def _check_dimension(path, sheet, ref):
