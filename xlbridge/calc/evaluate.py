@@ -104,8 +104,10 @@ class Evaluator:
         """The value of every formula cell (or of `keys`), computed in one sweep (sweep.py):
         groups of cells sharing a formula in bulk with numpy, the rest cell by cell, each
         after what it reads."""
+        from xlbridge.calc.reader import paused_gc
         from xlbridge.calc.sweep import sweep
-        sweep(self, keys)
+        with paused_gc():
+            sweep(self, keys)
         keys = list(self.formulas) if keys is None else keys
         for k in keys:
             if k not in self.vals and k in self.formulas:

@@ -64,7 +64,12 @@ def refresh(wb, changed: dict):
 
     Returns ({cell: value} of the recomputed cells, {cell: why} of those that could not be)."""
     from xlbridge.calc.evaluate import Evaluator
-    ev = Evaluator(wb, changed)
+    from xlbridge.calc.reader import paused_gc
+    with paused_gc():
+        return _refresh(Evaluator(wb, changed), wb, changed)
+
+
+def _refresh(ev, wb, changed):
     plan = plan_of(ev)
     stored = {s.title: s.cells for s in wb.sheets}
     stale = {gid for gid, g in enumerate(plan.groups)
