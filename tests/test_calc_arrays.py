@@ -86,6 +86,22 @@ def test_solver_model_through_an_array_block(tmp_path):
     assert solved[("model", 2, 9)] == pytest.approx((want @ D)[1, 1], abs=1e-6)   # an array cell, refreshed
 
 
+def test_program_gradient_through_an_array_block(tmp_path):
+    """The decision path's exact gradient through the array cells, against central differences."""
+    from xlbridge.calc.evaluate import Evaluator
+    from xlbridge.calc.program import compile_program
+    path, _ = _fit(tmp_path / "fit.xlsx")
+    x_cells = [("model", r, c) for r in (1, 2) for c in (2, 3)]
+    x = np.array([0.3, -1.2, 2.0, 0.7])
+    ev = Evaluator(read_workbook(path), dict(zip(x_cells, x)))
+    program = compile_program(ev, x_cells, [("model", 1, 11)])
+    f, g = program.value_and_grad(x)
+    assert f == pytest.approx(ev.value(("model", 1, 11)), rel=1e-12)
+    h = 1e-6
+    fd = [(program.values_at(x + h * e)[0] - program.values_at(x - h * e)[0]) / (2 * h) for e in np.eye(4)]
+    assert g == pytest.approx(np.array(fd), rel=1e-6, abs=1e-6)
+
+
 @pytest.mark.libreoffice
 def test_solved_array_model_checks_in_libreoffice(tmp_path):
     path, _ = _fit(tmp_path / "fit.xlsx")

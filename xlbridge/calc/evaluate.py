@@ -546,7 +546,7 @@ class Evaluator:
                 return lambda r, c: impl(ka(fa(r, c)), kb(fb(r, c)))
             (fa,), (ka,) = fs, coerce
             return lambda r, c: impl(ka(fa(r, c)))
-        return self._mapped_call(impl, fn.kinds(len(args)), args, sheet, array)
+        return self._mapped_call(fn, fn.kinds(len(args)), args, sheet, array)
 
     def _call(self, node: Call, sheet: str, array: bool = False):
         fn = FUNCTIONS.get(node.fn)
@@ -558,7 +558,7 @@ class Evaluator:
             raise FormulaError(f"{node.fn} takes at most {len(kinds)} arguments, got {len(args)}")
         impl = fn.impl
         if array and kinds and not fn.ctx and all(k in "nibst" for k in kinds):
-            return self._mapped_call(impl, kinds, args, sheet)
+            return self._mapped_call(fn, kinds, args, sheet)
         if "N" in kinds:
             i = kinds.index("N")
             head = [self._arg(k, a, sheet) for k, a in zip(kinds[:i], args[:i])]
@@ -583,10 +583,12 @@ class Evaluator:
             return lambda r, c: impl()
         return lambda r, c: impl(*[p(r, c) for p in preps])
 
-    def _mapped_call(self, impl, kinds, args, sheet, array=True):
-        """An operator or one-value function over arrays, cell by cell (errors stay in their cells)."""
+    def _mapped_call(self, fn, kinds, args, sheet, array=True):
+        """An operator or one-value function over arrays, cell by cell (errors stay in their
+        cells); arrays of plain numbers at once, where the function has a numpy form."""
         fs = [self.compile(a, sheet, array) for a in args]
         coerce = [_COERCE[k] for k in kinds]
+        impl, vec = fn.impl, (fn.vec if set(kinds) == {"n"} else None)
 
         def mapped(r, c):
             vals, arrays = [], False
@@ -598,7 +600,7 @@ class Evaluator:
                 vals.append(v)
             if not arrays:
                 return impl(*(k(v) for k, v in zip(coerce, vals)))
-            return _map(impl, coerce, vals)
+            return _map(impl, coerce, vals, vec)
         return mapped
 
     def _arg(self, kind: str, node, sheet: str):
@@ -689,9 +691,16 @@ def _scalar_shaped(node, names=None) -> bool:
     return False
 
 
-def _map(impl, coerce, vals):
-    """An operator over arrays, cell by cell with broadcasting; errors stay in their cells."""
+def _map(impl, coerce, vals, vec=None):
+    """An operator over arrays, cell by cell with broadcasting; errors stay in their cells.
+    With `vec` (the function's numpy form) arrays of plain numbers go at once, where every
+    result is finite (numpy gives what impl gives there)."""
     arrs = [v if type(v) is np.ndarray else np.array([[v]], dtype=object) for v in vals]
+    if vec is not None and all(type(x) is float for a in arrs for x in a.flat):
+        with np.errstate(all="ignore"):
+            out = np.asarray(vec(*(a.astype(float) for a in arrs)), float)
+        if np.isfinite(out).all():
+            return np.array(out.tolist(), dtype=object).reshape(out.shape)
     shape = np.broadcast_shapes(*(a.shape for a in arrs))
     out = np.empty(shape, dtype=object)
     bs = [np.broadcast_to(a, shape) for a in arrs]

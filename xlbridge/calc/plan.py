@@ -87,6 +87,9 @@ class Locator:
         r1, c1, r2, c2 = max(r1, 1), max(c1, 1), min(r2, self.max_row), min(c2, self.max_col)
         if r1 > r2 or c1 > c2:
             return set()
+        if self.grid is not None and r1 == r2 and c1 == c2:
+            label = int(self.grid[r1, c1])
+            return {label} if label >= 0 else set()
         if self.grid is not None:
             found = np.unique(self.grid[r1:r2 + 1, c1:c2 + 1])
             return set(found[found >= 0].tolist())
@@ -166,23 +169,26 @@ class Plan:
         except CellError:
             return
         a = ref.absolute
-        r1 = ref.r1 if a[0] else g.rows + ref.r1
-        c1 = ref.c1 if a[1] else g.cols + ref.c1
-        r2 = ref.r2 if a[2] else g.rows + ref.r2
-        c2 = ref.c2 if a[3] else g.cols + ref.c2
         loc = self.locators.get(sheet)
-        if ref.r1 == ref.r2 and ref.c1 == ref.c2 and a[0] == a[2] and a[1] == a[3]:
-            rows = np.broadcast_to(r1, g.rows.shape)
-            cols = np.broadcast_to(c1, g.rows.shape)
-            g.reads.append((sheet, rows, cols))
-            if loc is not None:
-                hit = loc.at(rows, cols)
-                out.update(np.unique(hit[hit >= 0]).tolist())
-            return
-        box = (sheet, int(np.min(np.minimum(r1, r2))), int(np.min(np.minimum(c1, c2))),
-               int(np.max(np.maximum(r1, r2))), int(np.max(np.maximum(c1, c2))))
+        if all(a):                                # the same cells for every host: one box
+            box = (sheet, min(ref.r1, ref.r2), min(ref.c1, ref.c2), max(ref.r1, ref.r2), max(ref.c1, ref.c2))
+        else:
+            r1 = ref.r1 if a[0] else g.rows + ref.r1
+            c1 = ref.c1 if a[1] else g.cols + ref.c1
+            r2 = ref.r2 if a[2] else g.rows + ref.r2
+            c2 = ref.c2 if a[3] else g.cols + ref.c2
+            if ref.r1 == ref.r2 and ref.c1 == ref.c2 and a[0] == a[2] and a[1] == a[3]:
+                rows = np.broadcast_to(r1, g.rows.shape)
+                cols = np.broadcast_to(c1, g.rows.shape)
+                g.reads.append((sheet, rows, cols))
+                if loc is not None:
+                    hit = loc.at(rows, cols)
+                    out.update(np.unique(hit[hit >= 0]).tolist())
+                return
+            box = (sheet, int(np.min(np.minimum(r1, r2))), int(np.min(np.minimum(c1, c2))),
+                   int(np.max(np.maximum(r1, r2))), int(np.max(np.maximum(c1, c2))))
         g.reads.append(box)
-        g.ranges = True
+        g.ranges |= box[1:3] != box[3:5]
         if loc is not None:
             out.update(loc.within(*box[1:]))
 

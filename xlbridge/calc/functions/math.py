@@ -344,16 +344,17 @@ path("SUMX2PY2")(_p_paired(lambda u, v: u * u + v * v, lambda u, v: (2 * u, 2 * 
 def _sumproduct(*arrs):
     if any(a.shape != arrs[0].shape for a in arrs):
         raise CellError("#VALUE!")
-    prod = np.ones(arrs[0].shape)
+    prod = None
     for a in arrs:
-        vals = np.zeros(a.shape)
-        for i, v in np.ndenumerate(a):
-            if isinstance(v, str) and type(v).__name__ == "XlError":
-                raise CellError(v)
-            if is_number(v):
-                vals[i] = v                       # text, logicals and empty cells count as 0
-        prod *= vals
-    return math.fsum(prod.ravel())
+        xs = a.ravel().tolist()
+        if not all(type(v) is float for v in xs):       # text, logicals and empty cells count as 0
+            for v in xs:
+                if isinstance(v, str) and type(v).__name__ == "XlError":
+                    raise CellError(v)
+            xs = [float(v) if is_number(v) else 0.0 for v in xs]
+        x = np.array(xs, dtype=float)
+        prod = x if prod is None else prod * x
+    return math.fsum(prod.tolist())
 
 
 @path("SUMPRODUCT")
