@@ -43,6 +43,24 @@ class Need(Exception):
         self.keys = keys
 
 
+def cells_by_key(wb) -> tuple[dict, dict]:
+    """({(sheet, row, col): Cell} of the formula cells, {(sheet, row, col): value} of the
+    others), made once per workbook: every evaluator shares them, keys and all (two million
+    cells are a lot of tuples)."""
+    hit = wb.derived.get("cells")
+    if hit is None:
+        formulas, values = {}, {}
+        for s in wb.sheets:
+            t = s.title
+            for (r, c), cell in s.cells.items():
+                if cell.formula is not None:
+                    formulas[(t, r, c)] = cell
+                else:
+                    values[(t, r, c)] = cell.value
+        hit = wb.derived["cells"] = (formulas, values)
+    return hit
+
+
 class Evaluator:
     """Evaluate cells of a WorkbookData; `overrides` ((sheet, row, col) -> value) replace
     what the file stores, as the Solver's changing cells do."""
@@ -51,19 +69,14 @@ class Evaluator:
         self.wb = wb
         self.sheets = {s.title: s for s in wb.sheets}
         self._lower = {s.title.lower(): s.title for s in wb.sheets}
-        self.vals: dict = {}
-        self.formulas: dict = {}
-        for s in wb.sheets:
-            t = s.title
-            for (r, c), cell in s.cells.items():
-                if cell.formula is not None:
-                    self.formulas[(t, r, c)] = cell
-                else:
-                    self.vals[(t, r, c)] = cell.value
-        for key, v in (overrides or {}).items():
-            self.formulas.pop(key, None)
-            self.vals[key] = v
-        self.overrides = dict(overrides or {})
+        formulas, values = cells_by_key(wb)
+        self.formulas = formulas                 # shared with every evaluator: never changed here
+        self.vals: dict = dict(values)           # a copy holding the same keys: no new tuples
+        overrides = dict(overrides or {})
+        if any(k in formulas for k in overrides):
+            self.formulas = {k: v for k, v in formulas.items() if k not in overrides}
+        self.vals.update(overrides)
+        self.overrides = overrides
         self.problems: dict = {}
         self._closures: dict = {}
         self._ranges: dict = {}
@@ -97,22 +110,26 @@ class Evaluator:
             return v
         if key not in self.formulas:
             return None
-        self.values([key])
+        self.evaluate([key])
         return self.vals[key]
 
     def values(self, keys=None) -> dict:
-        """The value of every formula cell (or of `keys`), computed in one sweep (sweep.py):
+        """The value of every formula cell (or of `keys`): see `evaluate`."""
+        self.evaluate(keys)
+        keys = list(self.formulas) if keys is None else keys
+        return {k: self.vals.get(k) for k in keys}
+
+    def evaluate(self, keys=None) -> None:
+        """Compute every formula cell (or `keys`) into `vals` in one sweep (sweep.py):
         groups of cells sharing a formula in bulk with numpy, the rest cell by cell, each
         after what it reads."""
         from xlbridge.calc.reader import paused_gc
         from xlbridge.calc.sweep import sweep
         with paused_gc():
             sweep(self, keys)
-        keys = list(self.formulas) if keys is None else keys
-        for k in keys:
-            if k not in self.vals and k in self.formulas:
-                self.compute(k)
-        return {k: self.vals.get(k) for k in keys}
+            for k in self.formulas if keys is None else keys:
+                if k not in self.vals and k in self.formulas:
+                    self.compute(k)
 
     def precedents(self, key) -> list:
         """The formula cells a cell's formula names directly (ranges and defined names)."""

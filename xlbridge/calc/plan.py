@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from xlbridge.calc.evaluate import cells_by_key
 from xlbridge.calc.functions import FUNCTIONS
 from xlbridge.calc.parse import Call, Name, Ref, TableRef, parse_keyed
+from xlbridge.calc.reader import MAX_FORMULA_TEXT
 from xlbridge.calc.values import CellError, FormulaError
+from xlbridge.errors import XlbridgeInputError
 
 _OPAQUE = ("OFFSET", "INDIRECT")
 
@@ -33,11 +36,12 @@ _OPAQUE = ("OFFSET", "INDIRECT")
 class Group:
     """The cells of one sheet that share one formula tree."""
 
-    __slots__ = ("sheet", "tree", "rows", "cols", "opaque", "volatile", "ranges", "reads")
+    __slots__ = ("sheet", "tree", "keys", "rows", "cols", "opaque", "volatile", "ranges", "reads")
 
-    def __init__(self, sheet, tree, rows, cols):
-        self.sheet, self.tree = sheet, tree
-        self.rows, self.cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
+    def __init__(self, sheet, tree, keys):
+        self.sheet, self.tree, self.keys = sheet, tree, keys           # keys: [(sheet, row, col)]
+        self.rows = np.fromiter((k[1] for k in keys), np.int64, len(keys))
+        self.cols = np.fromiter((k[2] for k in keys), np.int64, len(keys))
         self.opaque = tree is None            # None: a formula that does not parse
         self.volatile = False
         self.ranges = False                   # reads a range of several cells
@@ -47,8 +51,7 @@ class Group:
         return len(self.rows)
 
     def cells(self) -> list:
-        s = self.sheet
-        return [(s, r, c) for r, c in zip(self.rows.tolist(), self.cols.tolist())]
+        return self.keys
 
 
 class Locator:
@@ -116,24 +119,26 @@ class Plan:
         self.steps = _components(self.edges)
 
     def _group_cells(self, ev):
-        """One group per sheet and tree (equal R1C1 keys share one parsed tree object)."""
+        """One group per sheet and tree (equal R1C1 keys share one parsed tree object).
+        Parsed trees take some 70 bytes a character of formula, so the distinct formulas'
+        text has a budget (reader.MAX_FORMULA_TEXT); copies of one formula cost nothing."""
         found: dict = {}
-        for s in ev.wb.sheets:
-            t = s.title
-            for (r, c), cell in s.cells.items():
-                if cell.formula is None:
-                    continue
-                try:
-                    tree = parse_keyed(cell.formula, cell.host)[1]
-                except FormulaError:              # the interpreter reports it, cell by cell
-                    self.groups.append(Group(t, None, [r], [c]))
-                    continue
-                slot = found.get((t, id(tree)))
-                if slot is None:
-                    slot = found[(t, id(tree))] = (tree, [], [])
-                slot[1].append(r)
-                slot[2].append(c)
-        self.groups += [Group(t, tree, rows, cols) for (t, _), (tree, rows, cols) in found.items()]
+        distinct = 0
+        for key, cell in cells_by_key(ev.wb)[0].items():
+            try:
+                tree = parse_keyed(cell.formula, cell.host)[1]
+            except FormulaError:                  # the interpreter reports it, cell by cell
+                self.groups.append(Group(key[0], None, [key]))
+                continue
+            slot = found.get((key[0], id(tree)))
+            if slot is None:
+                distinct += len(cell.formula)
+                if distinct > MAX_FORMULA_TEXT:
+                    raise XlbridgeInputError(f"{ev.wb.path}: more than {MAX_FORMULA_TEXT:,} characters of distinct "
+                                             "formulas (not copies of one another), the most this tool compiles")
+                slot = found[(key[0], id(tree))] = (tree, [])
+            slot[1].append(key)
+        self.groups += [Group(t, tree, keys) for (t, _), (tree, keys) in found.items()]
 
     def _edges(self, ev, g: Group) -> set:
         """The groups `g` reads, by the references its tree names (through defined names),

@@ -35,12 +35,18 @@ from xlbridge.calc.values import XlError
 from xlbridge.errors import XlbridgeInputError
 
 # Limits. A course workbook is well under 1 MB zipped and 10 MB expanded; these leave room
-# for a 300x300 crosstab with 20 factors and still keep memory under about 1 GB.
+# for a 300x300 crosstab with 20 factors and keep a whole evaluation or solve under 1 GB
+# (benchmarks/solver_memory.py measures it). Memory follows what is kept, not the XML:
+# about 550 bytes a cell read and evaluated, a byte a character of text, and some 70 bytes
+# a character of formula text compiled, which is why that last one has a budget of its own.
 MAX_MEMBERS = 10_000
 MAX_TOTAL_BYTES = 512 * 2**20      # everything expanded together
 MAX_MEMBER_BYTES = 256 * 2**20     # one part expanded
 MAX_SHEET_BYTES = 100 * 2**20      # one sheet's XML
-MAX_CELLS = 2_000_000              # cells kept, all sheets together (about 250 bytes each)
+MAX_CELLS = 1_250_000              # cells kept, all sheets together
+MAX_TEXT = 64 * 2**20              # characters of text kept: formulas and strings
+MAX_FORMULA_LENGTH = 8192          # one formula: Excel's own limit
+MAX_FORMULA_TEXT = 2 * 2**20       # distinct formulas compiled (plan.py), in characters
 MAX_RATIO = 200                    # expanded / compressed, for parts larger than 1 MiB
 RATIO_FLOOR = 2**20
 CHUNK = 1 << 20
@@ -274,7 +280,7 @@ def split_cell(ref: str) -> tuple[int, int]:
     return int(m.group(2)), n
 
 
-def _shared_strings(z: SafeZip, part: str | None) -> list[str]:
+def _shared_strings(z: SafeZip, part: str | None, budget) -> list[str]:
     if part is None or part not in z.names:
         return []
     # A string item is <t> or rich-text runs <r><t>..</t></r>; phonetic runs (<rPh>) are not text.
@@ -282,6 +288,7 @@ def _shared_strings(z: SafeZip, part: str | None) -> list[str]:
     for _, el in z.events(part, ()):
         if el.tag == f"{NS}si":
             out.append("".join(t.text or "" for t in el.iter(f"{NS}t") if t not in _phonetic(el)))
+            budget.text(len(out[-1]), "shared strings")
             el.clear()
     return out
 
@@ -319,12 +326,18 @@ def _cell_value(c, t, strings, path):
 
 class _Budget:
     def __init__(self, path):
-        self.path, self.cells = path, 0
+        self.path, self.cells, self.chars = path, 0, 0
 
     def spend(self, n, where):
         self.cells += n
         if self.cells > MAX_CELLS:
             _fail(self.path, f"{where}: more than {MAX_CELLS:,} cells, the most this tool reads")
+
+    def text(self, n, where):
+        self.chars += n
+        if self.chars > MAX_TEXT:
+            _fail(self.path, f"{where}: more than {MAX_TEXT:,} characters of formulas and text, the most this "
+                             "tool reads")
 
 
 _COLS: dict = {}
@@ -419,6 +432,7 @@ def _read_sheet(z: SafeZip, sheet: Sheet, strings: list[str], budget: _Budget):
         if kind == "dimension":
             _check_dimension(path, sheet, block)
             continue
+        row_digits = row_number = None
         for row in block.iter(_ROW):
             budget.spend(len(row), where)
             row_r = row.get("r")
@@ -430,7 +444,10 @@ def _read_sheet(z: SafeZip, sheet: Sheet, strings: list[str], budget: _Budget):
                     if ref is None:                    # optional: the next cell of the row
                         raise ValueError("no r attribute")
                     letters = ref.rstrip("0123456789")
-                    rc = (int(ref[len(letters):]), _col(letters.lstrip("$")))
+                    digits = ref[len(letters):]
+                    if digits != row_digits:       # one int object for the cells of a row
+                        row_digits, row_number = digits, int(digits)
+                    rc = (row_number, _col(letters.lstrip("$")))
                 except ValueError:
                     _fail(path, f"{where}: bad or missing cell reference {str(ref)[:20]!r} in row {row_r}")
                 t = c.get("t")
@@ -447,8 +464,17 @@ def _read_sheet(z: SafeZip, sheet: Sheet, strings: list[str], budget: _Budget):
                 if f is None:
                     if value is not None:
                         cells[rc] = Cell(value)
+                        if t == "inlineStr" or t == "str":
+                            budget.text(len(value), where)
                     continue
                 cell = Cell(value)
+                if f.text:
+                    if len(f.text) > MAX_FORMULA_LENGTH:
+                        _fail(path, f"{where}: cell {ref} holds a formula of {len(f.text):,} characters, longer than "
+                                    f"the {MAX_FORMULA_LENGTH:,} Excel allows")
+                    budget.text(len(f.text), where)
+                elif type(value) is str:
+                    budget.text(len(value), where)
                 kind = f.get("t")
                 if kind == "shared":
                     si = f.get("si")
@@ -569,7 +595,8 @@ def _read_workbook(path) -> WorkbookData:
         if root.tag != f"{NS}workbook":
             _fail(z.path, "not a workbook (the main part is not a spreadsheet; .xlsb and .ods are not supported)")
         rels = _rels(z, wb_part)
-        strings = _shared_strings(z, next((t for t, k in rels.values() if t.endswith("sharedStrings.xml")), None))
+        budget = _Budget(z.path)
+        strings = _shared_strings(z, next((t for t, k in rels.values() if t.endswith("sharedStrings.xml")), None), budget)
         sheets = []
         for s in root.iter(f"{NS}sheet"):
             target = rels.get(s.get(f"{RNS}id"), (None,))[0]
@@ -587,7 +614,6 @@ def _read_workbook(path) -> WorkbookData:
                 _fail(z.path, f"defined name '{dn.get('name')}' has a bad sheet scope {local!r}")
             names.append(DefinedName(name=dn.get("name", ""), text=(dn.text or "").strip(), sheet=scope,
                                      hidden=dn.get("hidden") in ("1", "true")))
-        budget = _Budget(z.path)
         tables = {}
         for sheet in sheets:
             if sheet.part.endswith(".xml") and "worksheets/" in sheet.part:

@@ -37,7 +37,7 @@ def sweep(ev, keys=None, groups=None) -> None:
             g = plan.groups[gids[0]]
             if len(g) >= (MIN_BULK_RANGES if g.ranges else MIN_BULK) and not g.opaque:
                 try:
-                    cells = bulk.run(g.tree, g.sheet, g.rows, g.cols)
+                    cells = bulk.run(g.tree, g.sheet, g.rows, g.cols, g.keys)
                     ev.stats["bulk"] += len(g) - len(cells)
                 except Unsupported:
                     cells = None

@@ -110,12 +110,11 @@ class GroupEvaluator:
         self._tables: dict = {}
 
     # -- the entry point ---------------------------------------------------------------------
-    def run(self, tree, sheet: str, rows, cols) -> list:
-        """Compute the cells of one group (hosts not yet known), store what is exact, and
-        return the cells left to the interpreter. Raises Unsupported for a tree it does not
-        handle."""
+    def run(self, tree, sheet: str, rows, cols, keys) -> list:
+        """Compute the cells `keys` of one group (at `rows`, `cols`; those not yet known),
+        store what is exact, and return the cells left to the interpreter. Raises
+        Unsupported for a tree it does not handle."""
         vals = self.ev.vals
-        keys = [(sheet, r, c) for r, c in zip(rows.tolist(), cols.tolist())]
         todo = np.array([k not in vals for k in keys], bool)
         if not todo.all():
             keys = [k for k, t in zip(keys, todo) if t]
