@@ -26,7 +26,7 @@ import numpy as np
 from xlbridge.calc.evaluate import cells_by_key
 from xlbridge.calc.functions import FUNCTIONS
 from xlbridge.calc.parse import Call, Name, Ref, TableRef, parse_keyed
-from xlbridge.calc.reader import MAX_FORMULA_TEXT
+from xlbridge.calc.reader import MAX_FORMULA_TEXT, MAX_FORMULAS
 from xlbridge.calc.values import CellError, FormulaError
 from xlbridge.errors import XlbridgeInputError
 
@@ -120,8 +120,8 @@ class Plan:
 
     def _group_cells(self, ev):
         """One group per sheet and tree (equal R1C1 keys share one parsed tree object).
-        Parsed trees take some 70 bytes a character of formula, so the distinct formulas'
-        text has a budget (reader.MAX_FORMULA_TEXT); copies of one formula cost nothing."""
+        Each distinct formula costs some kilobytes (tree, closures, plan), so their number
+        and text have budgets (reader.MAX_FORMULAS, MAX_FORMULA_TEXT); copies cost little."""
         found: dict = {}
         distinct = 0
         for key, cell in cells_by_key(ev.wb)[0].items():
@@ -133,9 +133,10 @@ class Plan:
             slot = found.get((key[0], id(tree)))
             if slot is None:
                 distinct += len(cell.formula)
-                if distinct > MAX_FORMULA_TEXT:
-                    raise XlbridgeInputError(f"{ev.wb.path}: more than {MAX_FORMULA_TEXT:,} characters of distinct "
-                                             "formulas (not copies of one another), the most this tool compiles")
+                if len(found) >= MAX_FORMULAS or distinct > MAX_FORMULA_TEXT:
+                    raise XlbridgeInputError(
+                        f"{ev.wb.path}: more than {MAX_FORMULAS:,} distinct formulas (not copies of one another) or "
+                        f"{MAX_FORMULA_TEXT:,} characters of them, the most this tool compiles")
                 slot = found[(key[0], id(tree))] = (tree, [])
             slot[1].append(key)
         self.groups += [Group(t, tree, keys) for (t, _), (tree, keys) in found.items()]

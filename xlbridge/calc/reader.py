@@ -37,8 +37,9 @@ from xlbridge.errors import XlbridgeInputError
 # Limits. A course workbook is well under 1 MB zipped and 10 MB expanded; these leave room
 # for a 300x300 crosstab with 20 factors and keep a whole evaluation or solve under 1 GB
 # (benchmarks/solver_memory.py measures it). Memory follows what is kept, not the XML:
-# about 550 bytes a cell read and evaluated, a byte a character of text, and some 70 bytes
-# a character of formula text compiled, which is why that last one has a budget of its own.
+# about 550 bytes a cell read and evaluated, a byte a character of text, and for each
+# distinct formula (not a copy of another) some 6 kB of parse tree, closures and plan, which
+# is why those have a budget of their own.
 MAX_MEMBERS = 10_000
 MAX_TOTAL_BYTES = 512 * 2**20      # everything expanded together
 MAX_MEMBER_BYTES = 256 * 2**20     # one part expanded
@@ -46,7 +47,8 @@ MAX_SHEET_BYTES = 100 * 2**20      # one sheet's XML
 MAX_CELLS = 1_250_000              # cells kept, all sheets together
 MAX_TEXT = 64 * 2**20              # characters of text kept: formulas and strings
 MAX_FORMULA_LENGTH = 8192          # one formula: Excel's own limit
-MAX_FORMULA_TEXT = 2 * 2**20       # distinct formulas compiled (plan.py), in characters
+MAX_FORMULAS = 20_000              # distinct formulas compiled (plan.py): some 6 kB each
+MAX_FORMULA_TEXT = 2**20           # and their text, in characters
 MAX_RATIO = 200                    # expanded / compressed, for parts larger than 1 MiB
 RATIO_FLOOR = 2**20
 CHUNK = 1 << 20
