@@ -39,9 +39,11 @@ def env_for(tree: Path | None) -> dict:
 
 
 def run(cmd: list[str], tree: Path | None = None, cwd: Path | None = None, timeout: float = 3600):
-    """(seconds, exit code, peak RSS in MB of the largest process, last output line)."""
+    """(seconds, exit code, peak RSS in MB of the largest process, last output line). The
+    command runs in a neutral folder: `python -m`/`-c` put the current folder first on the
+    path, which in the repository would shadow the tree asked for."""
     t0 = time.perf_counter()
-    p = subprocess.run([sys.executable, "-c", _WRAP, *cmd], cwd=cwd or REPO, env=env_for(tree),
+    p = subprocess.run([sys.executable, "-c", _WRAP, *cmd], cwd=cwd or tempfile.gettempdir(), env=env_for(tree),
                        capture_output=True, text=True, timeout=timeout)
     seconds = time.perf_counter() - t0
     lines = (p.stdout + p.stderr).strip().splitlines()
@@ -52,7 +54,7 @@ def run(cmd: list[str], tree: Path | None = None, cwd: Path | None = None, timeo
 
 def python(code: str, tree: Path | None = None, timeout: float = 3600) -> str:
     """Run Python code in a fresh process; its printed output."""
-    p = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env_for(tree), capture_output=True,
+    p = subprocess.run([sys.executable, "-c", code], cwd=tempfile.gettempdir(), env=env_for(tree), capture_output=True,
                        text=True, timeout=timeout)
     if p.returncode:
         raise RuntimeError(p.stderr.strip().splitlines()[-1] if p.stderr.strip() else f"exit {p.returncode}")

@@ -22,6 +22,7 @@ import re
 
 import numpy as np
 
+from xlbridge.calc.arith import compile_fast
 from xlbridge.calc.functions import FUNCTIONS
 from xlbridge.calc.parse import (
     Array, Call, Const, Missing, Name, Op, Range, Ref, TableRef, cell_name, parse, parse_keyed, resolve,
@@ -29,6 +30,7 @@ from xlbridge.calc.parse import (
 from xlbridge.calc.values import CellError, FormulaError, XlError, is_number, to_number, to_text, truth
 
 _EMPTY = object()
+FAST_PATH_CELLS = 64      # compiling Python source for a tree pays off over this many cells
 
 # Functions that may return a reference or an array: their callers check what came back.
 _NOT_SCALAR = {"INDEX", "OFFSET", "INDIRECT", "MMULT", "TRANSPOSE", "IF", "IFERROR", "IFNA", "CHOOSE",
@@ -79,6 +81,7 @@ class Evaluator:
         self.overrides = overrides
         self.problems: dict = {}
         self._closures: dict = {}
+        self._fast: dict = {}
         self._ranges: dict = {}
         self._numbers: dict = {}
         self._names: dict = {}
@@ -258,11 +261,19 @@ class Evaluator:
         return v
 
     def bind(self, cells):
-        """Compile once the closure that cells sharing one tree share (sweep.py's groups)."""
+        """Compile once the closure that cells sharing one tree share (sweep.py's groups);
+        for many cells, plain arithmetic gets the fast path too (arith.py)."""
         try:
-            self._fns.update(dict.fromkeys(cells, self.closure(cells[0])))
+            fn = self.closure(cells[0])
         except FormulaError:
-            pass                                   # each cell reports it when it runs
+            return                                 # each cell reports it when it runs
+        if len(cells) >= FAST_PATH_CELLS:
+            rkey, tree = self.cell_tree(cells[0])
+            fast = self._fast.get((rkey, cells[0][0]))
+            if fast is None:
+                fast = self._fast[(rkey, cells[0][0])] = compile_fast(tree, cells[0][0], self, fn) or fn
+            fn = fast
+        self._fns.update(dict.fromkeys(cells, fn))
 
     def closure(self, key):
         """The compiled closure of a formula cell, shared by every cell with the same tree."""
@@ -271,6 +282,10 @@ class Evaluator:
         if fn is None:
             fn = self._closures[(rkey, key[0])] = self.compile(tree, key[0])
         return fn
+
+    def run(self, key):
+        """The value of one formula cell whose inputs are known (raises Need if not)."""
+        return self._run(key)
 
     def cell_result(self, v, sheet, r, c):
         """What a cell shows for a formula's result: a range by implicit intersection, an

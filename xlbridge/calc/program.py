@@ -568,7 +568,7 @@ class Program:
         def fwd(V):
             return V[idx] if all_dyn else np.where(dyn, V[idx], const)
         d = Dyn(fwd, None, [], (n, h, w), True, numeric)
-        d.gather = (idx[dyn], dyn)
+        d.gather = (idx[dyn], None if all_dyn else np.flatnonzero(dyn))
         return self.add(d)
 
     def _gather_cells(self, refs: Refs):
@@ -606,7 +606,7 @@ class Program:
         def fwd(V):
             return V[idx] if all_dyn else np.where(dyn, V[idx], const)
         d = Dyn(fwd, None, [], (N,) + shape, True, numeric)
-        d.gather = (idx[dyn], dyn)
+        d.gather = (idx[dyn], None if all_dyn else np.flatnonzero(dyn))
         return self.add(d)
 
     def _slots(self, sheet):
@@ -684,8 +684,10 @@ class Program:
             if g is None:
                 continue
             if node.gather is not None:
-                flat_idx, dyn = node.gather
-                gd = g[..., dyn]
+                flat_idx, where = node.gather          # where: the gathered cells that move (None: all)
+                gd = g.reshape(batch + (-1,))
+                if where is not None:
+                    gd = gd[..., where]
                 if batch:
                     np.add.at(gV, (slice(None), flat_idx), gd)
                 else:

@@ -9,6 +9,7 @@ order only matters for speed, never for the values.
 
 from __future__ import annotations
 
+from xlbridge.calc.evaluate import Need
 from xlbridge.calc.plan import plan_of
 from xlbridge.calc.vector import GroupEvaluator, Unsupported
 
@@ -50,9 +51,13 @@ def sweep(ev, keys=None, groups=None) -> None:
                     cells += group
             if len(gids) > 1:
                 cells.sort(key=lambda k: (order[k[0]], k[1], k[2]))
+        formulas, run = ev.formulas, ev.run
         for key in cells:
-            if key not in vals and key in ev.formulas:
-                ev.compute(key)
+            if key not in vals and key in formulas:
+                try:
+                    vals[key] = run(key)
+                except Need:                       # reads a cell not computed yet: that one first
+                    ev.compute(key)
                 ev.stats["cells"] += 1
 
 

@@ -90,15 +90,19 @@ class Grid:
         self.kind = np.zeros((max_row + 1, max_col + 1), np.int8)
 
     def set(self, r, c, v):
-        t = type(v)
-        if t is float or t is int:
-            self.kind[r, c], self.num[r, c] = NUM, v
-        elif t is bool:
-            self.kind[r, c], self.num[r, c] = BOOL, float(v)
-        elif v is None:
-            self.kind[r, c] = EMPTY
-        else:
-            self.kind[r, c] = ERROR if isinstance(v, XlError) or not isinstance(v, str) else TEXT
+        self.kind[r, c], self.num[r, c] = classify(v)
+
+
+def classify(v) -> tuple[int, float]:
+    """(kind, number) of a cell value."""
+    t = type(v)
+    if t is float or t is int:
+        return NUM, v
+    if t is bool:
+        return BOOL, float(v)
+    if v is None:
+        return EMPTY, 0.0
+    return (ERROR if isinstance(v, XlError) or not isinstance(v, str) else TEXT), 0.0
 
 
 class GroupEvaluator:
@@ -133,7 +137,7 @@ class GroupEvaluator:
             part_keys = keys[part]
             vals.update((k, v) for k, v, o in zip(part_keys, values, flags) if o)
             left += [k for k, o in zip(part_keys, flags) if not o]
-            grid = self.grid(sheet)
+            grid = self.grids.get(sheet)
             if grid is not None:
                 grid.num[hosts.rows[ok], hosts.cols[ok]] = x[ok]
                 grid.kind[hosts.rows[ok], hosts.cols[ok]] = kind[ok]
@@ -185,9 +189,13 @@ class GroupEvaluator:
 
     def read(self, refs: Refs) -> Block:
         """The values a reference points at, per host: (n, h, w) with their kinds."""
-        grid = self.grid(refs.sheet)
         n = len(refs.r1)
-        if grid is None or n * refs.h * refs.w > MAX_VALUES:
+        count = n * refs.h * refs.w
+        sheet = self.ev.sheets.get(refs.sheet)
+        if refs.sheet not in self.grids and sheet is not None and 4 * count < len(sheet.cells):
+            return self._read_cells(refs)          # a few cells of a big sheet: no grid for them
+        grid = self.grid(refs.sheet)
+        if grid is None or count > MAX_VALUES:
             raise Unsupported("values too sparse or too many to read at once")
         rr, cc = positions(refs)
         inside = (rr <= grid.max_row) & (cc <= grid.max_col)
@@ -203,6 +211,23 @@ class GroupEvaluator:
             kinds = grid.kind[rr, cc]
         ok = refs.ok & ~(kinds == PENDING).reshape(n, -1).any(1)
         return Block(grid.num[rr, cc], ok, kinds=kinds)
+
+    def _read_cells(self, refs: Refs) -> Block:
+        """`read`, one dictionary look-up a cell."""
+        rr, cc = positions(refs)
+        vals, formulas, t = self.ev.vals, self.ev.formulas, refs.sheet
+        kinds, nums = [], []
+        for r, c in zip(rr.ravel().tolist(), cc.ravel().tolist()):
+            v = vals.get((t, r, c), _ABSENT)
+            if v is _ABSENT:
+                kind, x = (PENDING if (t, r, c) in formulas else EMPTY), 0.0
+            else:
+                kind, x = classify(v)
+            kinds.append(kind)
+            nums.append(x)
+        kinds = np.array(kinds, np.int8).reshape(rr.shape)
+        ok = refs.ok & ~(kinds == PENDING).reshape(len(refs.r1), -1).any(1)
+        return Block(np.array(nums, float).reshape(rr.shape), ok, kinds=kinds)
 
     def values(self, refs: Refs) -> np.ndarray:
         """The Excel values a reference points at per host, as an (n, h, w) object array;
