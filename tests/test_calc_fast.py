@@ -70,7 +70,8 @@ def test_fast_path_equals_the_closures(book, monkeypatch):
     bad = [(k, fast[k], slow[k]) for k in fast if not _same(fast[k], slow[k])]
     assert not bad, bad[:5]
     compiled = [f for f in ev._fast.values() if f.__qualname__.startswith("compile_fast")]
-    assert len(compiled) == len(FORMULAS)                    # every column was compiled...
+    assert len(compiled) == len(FORMULAS) - 1                # every column was compiled but G's
+    # (comparing a logical with a number is left to the closures: Excel ranks them apart)...
     kinds = {type(v).__name__ for v in fast.values()}
     assert {"float", "bool", "XlError"} <= kinds              # ...and gave way where it had to
 
