@@ -65,8 +65,13 @@ def baseline_tree(tmp: Path, rev: str | None = None) -> Path | None:
     """The code before this change, unpacked under `tmp`: `rev`, by default the merge base
     with main (on main itself, pass the revision to compare with)."""
     try:
-        base = rev or subprocess.run(["git", "merge-base", "HEAD", "main"], cwd=REPO, capture_output=True,
-                                     text=True, check=True).stdout.strip()
+        base = rev
+        for main in ("main", "origin/main"):       # a clone of the repository has main as origin/main
+            found = subprocess.run(["git", "merge-base", "HEAD", main], cwd=REPO, capture_output=True, text=True)
+            if base is None and found.returncode == 0:
+                base = found.stdout.strip()
+        if base is None:
+            return None
         out = tmp / "base"
         out.mkdir(exist_ok=True)
         tar = subprocess.run(["git", "archive", base, "xlbridge", "models"], cwd=REPO, capture_output=True, check=True)
