@@ -36,7 +36,7 @@ _OPAQUE = ("OFFSET", "INDIRECT")
 class Group:
     """The cells of one sheet that share one formula tree."""
 
-    __slots__ = ("sheet", "tree", "keys", "rows", "cols", "opaque", "volatile", "ranges", "reads")
+    __slots__ = ("sheet", "tree", "keys", "rows", "cols", "opaque", "volatile", "reads")
 
     def __init__(self, sheet, tree, keys):
         self.sheet, self.tree, self.keys = sheet, tree, keys           # keys: [(sheet, row, col)]
@@ -44,7 +44,6 @@ class Group:
         self.cols = np.fromiter((k[2] for k in keys), np.int64, len(keys))
         self.opaque = tree is None            # None: a formula that does not parse
         self.volatile = False
-        self.ranges = False                   # reads a range of several cells
         self.reads: list = []                 # (sheet, rows, cols) cells or (sheet, r1, c1, r2, c2) boxes
 
     def __len__(self):
@@ -194,7 +193,6 @@ class Plan:
             box = (sheet, int(np.min(np.minimum(r1, r2))), int(np.min(np.minimum(c1, c2))),
                    int(np.max(np.maximum(r1, r2))), int(np.max(np.maximum(c1, c2))))
         g.reads.append(box)
-        g.ranges |= box[1:3] != box[3:5]
         if loc is not None:
             out.update(loc.within(*box[1:]))
 
