@@ -15,7 +15,6 @@ import math
 import re
 import zipfile
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 from xlbridge.calc.parse import column_letters as get_column_letter
 from xlbridge.calc.reader import SafeZip, read_parts, split_cell
@@ -28,6 +27,11 @@ _T_ATTR = re.compile(r'\s+t="[^"]*"')
 _F_ELEM = re.compile(r"<f\b[^>]*/>|<f\b[^>]*>.*?</f>", re.S)
 _ROW = re.compile(r"<row\b([^>]*?)(/>|>.*?</row>)", re.S)
 _ROW_R = re.compile(r'\br="(\d+)"')
+
+
+def escape(text: str) -> str:
+    """Text for XML content (xml.sax.saxutils has the same, but imports urllib and http)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _cell_xml(ref: str, attrs: str, formula: str | None, value) -> str:
