@@ -11,8 +11,9 @@ export instead.
 Where LibreOffice differs from the reported objective, the original is recalculated too: if
 LibreOffice already disagrees with the workbook's own formulas at the start (it treats
 empty cells in SUMXMY2 as 0 where Excel skips them, and it rebuilds pivot tables over
-cells), the comparison says so instead of failing. Where those cases are present in a small
-workbook, the original is recalculated in the same start, so that costs no second one.
+cells), the comparison says so instead of failing. Inside `engine.warm_soffice()`, as
+`xlbridge solve` runs it, every recalculation goes to the one LibreOffice started in the
+background while the models were solved: the original costs no second start.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from rich.console import Console
 from xlbridge.errors import XlbridgeInputError
 
 LIBREOFFICE_TOL = 1e-9
-SMALL_ORIGINAL_BYTES = 512 * 1024      # recalculated alongside the solved one: well under a second
 _CSV = "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,{sheet}"
 
 
@@ -119,45 +119,6 @@ def _objectives_from_xlsx(paths, targets) -> list[list[float]]:
     return out
 
 
-_PAIRED = ("SUMXMY2", "SUMX2MY2", "SUMX2PY2")
-
-
-def _may_differ(path: Path, results) -> bool:
-    """Whether LibreOffice is known to compute these objectives otherwise than Excel does:
-    a SUMXMY2-like sum over an empty or text cell facing a number other than 0 (Excel
-    skips the pair, LibreOffice counts the cell as 0). (Where it differs for another reason, such as a pivot
-    table it rebuilds over cells, the original is recalculated afterwards.)"""
-    from xlbridge.calc.evaluate import Evaluator
-    from xlbridge.calc.parse import Call, walk
-    from xlbridge.calc.plan import plan_of
-    from xlbridge.calc.reader import read_workbook
-    from xlbridge.calc.values import CellError, FormulaError, is_number
-    ev = Evaluator(read_workbook(path))
-    plan = plan_of(ev)
-    for gid in plan.upstream(plan.groups_of([_objective(r) for r in results])):
-        g = plan.groups[gid]
-        calls = [n for n in walk(g.tree) if isinstance(n, Call) and n.fn in _PAIRED] if g.tree else []
-        for node in calls:
-            for sheet, r, c in g.cells():
-                try:
-                    a, b = (_values_at(ev, arg, (sheet, r, c)) for arg in node.args)
-                except (CellError, FormulaError, ValueError):    # not two ranges: no pairs to judge
-                    continue
-                if any(is_number(x) != is_number(y) and (x if is_number(x) else y) != 0 for x, y in zip(a, b)):
-                    return True
-    return False
-
-
-def _values_at(ev, node, host):
-    """The values a sub-formula gives at a cell, flattened (computing what it reads)."""
-    from xlbridge.calc.evaluate import Need
-    while True:
-        try:
-            return ev.values_of(ev.eval_at(node, *host)).ravel()
-        except Need as need:
-            ev.evaluate(list(need.keys))
-
-
 def _close(a: float, b: float) -> bool:
     return abs(a - b) <= LIBREOFFICE_TOL * max(1.0, abs(b))
 
@@ -169,14 +130,10 @@ def check_in_libreoffice(original: Path, results, console: Console) -> bool:
     if not results:
         return True
     solved = Path(results[0].path)
-    original = Path(original)
-    separate = original.resolve() != solved.resolve()
-    alongside = separate and original.stat().st_size <= SMALL_ORIGINAL_BYTES and _may_differ(original, results)
-    found = libreoffice_objectives([solved, original] if alongside else [solved], results)
-    end = found[0]
+    (end,) = libreoffice_objectives([solved], results)
     differs = [i for i, r in enumerate(results) if not _close(end[i], r.fun)]
-    start = found[1] if alongside else None
-    if differs and separate and start is None:
+    start = None
+    if differs and Path(original).resolve() != solved.resolve():
         (start,) = libreoffice_objectives([original], results)
     ok = True
     for i, r in enumerate(results):
