@@ -124,3 +124,23 @@ def test_our_collab_sheets_checked_by_libreoffice_and_pytorch(ours, tmp_path):
         assert float(loss) == pytest.approx(r.fun, abs=1e-9)
     # 3. and the workbook's own parity check passes on the solved copy
     assert all(c.passed for c in check(out))
+
+
+@pytest.mark.libreoffice
+def test_libreoffice_check_on_the_course_sheets(course):
+    """dotprod: LibreOffice agrees with the solved workbook. bias: LibreOffice counts the empty
+    ratings in SUMXMY2 as 0 where Excel skips them, so the check says it cannot judge, with
+    LibreOffice's own start value, which the original was recalculated beside the solve for."""
+    from rich.console import Console
+    from xlbridge.engine import recalculate_files
+    from xlbridge.solver.check import EarlyOriginal, _may_differ
+    from xlbridge.solver.command import solve_command
+    assert _may_differ(course) == [("bias", 42, 22)]                  # bias!V42 only
+    lo_start = read_workbook(recalculate_files([course], course.parent / "lo")[0]).sheet("bias").cells[(42, 22)].value
+    early = EarlyOriginal(course, "bias")
+    assert early.values([("bias", 42, 22)]) == [pytest.approx(lo_start, rel=1e-12)]
+    for sheet, says in (("dotprod", "dotprod: LibreOffice recalculation gives"), ("bias", f"start {lo_start:.10g}")):
+        con = Console(width=300, record=True)
+        assert solve_command(course, sheet=sheet, force=True, console=con) == 0
+        text = con.export_text()
+        assert says in text and ("matches" in text if sheet == "dotprod" else "not applicable" in text), text
