@@ -8,13 +8,15 @@ costs little. LibreOffice writes 15 significant digits, far inside the tolerance
 this LibreOffice cannot export one sheet as CSV (before 7.2), the check reads an .xlsx
 export instead.
 
-Where LibreOffice differs from the reported objective, the original is recalculated too: if
-LibreOffice already disagrees with the workbook's own formulas at the start (it treats
-empty cells in SUMXMY2 as 0 where Excel skips them, and it rebuilds pivot tables over
-cells), the comparison says so instead of failing. Inside `engine.warm_soffice()`, as
-`xlbridge solve` runs it, every recalculation goes to the one LibreOffice started in the
-background while the models were solved: the original costs no second start, and where it
-is known to be needed (EarlyOriginal) it is recalculated while the models are solved.
+Where LibreOffice differs from the reported objective, there are two known reasons. It
+counts empty cells in SUMXMY2-like sums as 0 where Excel skips them: the solved workbook is
+then worked out once more by its own formulas read LibreOffice's way, and LibreOffice must
+give that (a real check, with no second recalculation). Anything else (it rebuilds pivot
+tables over cells, say) and the original is recalculated too: if LibreOffice already
+disagrees with the workbook's formulas at the start, the check says it cannot judge
+instead of failing. Inside `engine.warm_soffice()`, as `xlbridge solve` runs it, every
+recalculation goes to the LibreOffice started in the background while the models were
+solved.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from __future__ import annotations
 import csv
 import shutil
 import tempfile
-import threading
 from pathlib import Path
 
 from rich.console import Console
@@ -30,8 +31,6 @@ from rich.console import Console
 from xlbridge.errors import XlbridgeInputError
 
 LIBREOFFICE_TOL = 1e-9
-SMALL_ORIGINAL_BYTES = 512 * 1024      # recalculated beside the solve where it may be needed
-_PAIRED = ("SUMXMY2", "SUMX2MY2", "SUMX2PY2")
 _CSV = "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,{sheet}"
 
 
@@ -126,9 +125,9 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= LIBREOFFICE_TOL * max(1.0, abs(b))
 
 
-def check_in_libreoffice(original: Path, results, console: Console, early: EarlyOriginal | None = None) -> bool:
+def check_in_libreoffice(original: Path, results, console: Console) -> bool:
     """Recalculate the solved workbook in LibreOffice: its objective must be the one reported
-    (see the module docstring for when the original is recalculated too)."""
+    (see the module docstring for what is done where LibreOffice differs)."""
     results = [r for r in results if r.status != 5]
     if not results:
         return True
@@ -136,11 +135,17 @@ def check_in_libreoffice(original: Path, results, console: Console, early: Early
     solved = Path(results[0].path)
     (end,) = libreoffice_values([solved], cells)
     differs = [i for i, r in enumerate(results) if not _close(end[i], r.fun)]
+    own = _as_libreoffice_computes(solved, [cells[i] for i in differs]) if differs else {}
     start = None
-    if differs and Path(original).resolve() != solved.resolve():
-        start = (early and early.values(cells)) or libreoffice_values([original], cells)[0]
+    if any(not _close(end[i], own.get(cells[i], float("nan"))) for i in differs) and \
+            Path(original).resolve() != solved.resolve():
+        (start,) = libreoffice_values([original], cells)
     ok = True
     for i, r in enumerate(results):
+        if i in differs and _close(end[i], own.get(cells[i], float("nan"))):
+            console.print(f"{r.sheet}: LibreOffice recalculation gives {end[i]:.12g}, as its own reading of "
+                          f"empty cells in SUMXMY2 (as 0) makes it (Excel's {r.fun:.12g}): matches", markup=False)
+            continue
         if i in differs and start is not None and not _close(start[i], r.fun_start):
             console.print(f"{r.sheet}: LibreOffice computes this sheet differently from its formulas' "
                           f"Excel semantics (start {start[i]:.10g} vs {r.fun_start:.10g}); "
@@ -153,69 +158,38 @@ def check_in_libreoffice(original: Path, results, console: Console, early: Early
     return ok
 
 
-class EarlyOriginal:
-    """The original workbook recalculated by LibreOffice in the background while its models
-    are solved, so that the check finds it done: where the workbook is small and LibreOffice
-    is known to compute one of its objectives otherwise than Excel does (a SUMXMY2-like sum
-    over an empty cell facing a number other than 0: Excel skips the pair, LibreOffice counts
-    the cell as 0). Anything that goes wrong here only means the check recalculates the
-    original itself. `close()` waits for it (before LibreOffice is stopped)."""
-
-    def __init__(self, path: Path, sheet: str | None = None):
-        self._found: dict = {}
-        self._thread = None
-        if Path(path).stat().st_size <= SMALL_ORIGINAL_BYTES:
-            self._thread = threading.Thread(target=self._run, args=(Path(path), sheet), daemon=True)
-            self._thread.start()
-
-    def _run(self, path, sheet):
-        try:
-            cells = [c for c in _may_differ(path) if sheet is None or c[0].lower() == sheet.lower()]
-            if cells:
-                self._found = dict(zip(cells, libreoffice_values([path], cells)[0]))
-        except Exception:                                   # noqa: BLE001 - the check falls back
-            self._found = {}
-
-    def values(self, cells) -> list[float] | None:
-        self.close()
-        return [self._found[c] for c in cells] if all(c in self._found for c in cells) else None
-
-    def close(self):
-        if self._thread is not None:
-            self._thread.join()
-
-
-def _may_differ(path: Path) -> list:
-    """The objective cells of the workbook's Solver models that LibreOffice is known to
-    compute otherwise than Excel (see EarlyOriginal). Reads the solver_opt names directly:
-    the model reader keeps module state, and this runs beside a solve."""
-    from xlbridge.calc.evaluate import Evaluator, Need
-    from xlbridge.calc.parse import Call, Ref, parse, resolve, walk
-    from xlbridge.calc.plan import plan_of
+def _as_libreoffice_computes(path: Path, cells) -> dict:
+    """The cells of a workbook computed as LibreOffice does where it is known to differ
+    from Excel: SUMXMY2, SUMX2MY2 and SUMX2PY2 count an empty cell facing a number as 0
+    (Excel skips the pair). Worked out by the workbook's own formulas with those sums
+    written as SUMPRODUCT((a-b)^2) and the like, which read an empty cell as 0."""
+    from xlbridge.calc.evaluate import Evaluator
     from xlbridge.calc.reader import read_workbook
-    from xlbridge.calc.values import is_number
-    wb = read_workbook(path)
-    ev = Evaluator(wb)
-    objectives = []
-    for dn in wb.names:
-        if dn.name.lower() == "solver_opt" and dn.sheet is not None and 0 <= dn.sheet < len(wb.sheets):
-            node = parse(dn.text, (1, 1))
-            if isinstance(node, Ref):
-                rng = resolve(node, wb.sheets[dn.sheet].title, 1, 1)
-                objectives.append((ev.sheet_title(rng.sheet), rng.r1, rng.c1))
-    plan = plan_of(ev)
-    out = []
-    for cell in objectives:
-        for gid in plan.upstream(plan.groups_of([cell])):
-            g = plan.groups[gid]
-            for node in (n for n in walk(g.tree) if isinstance(n, Call) and n.fn in _PAIRED) if g.tree else ():
-                for host in g.cells():
-                    while True:
-                        try:
-                            a, b = (ev.values_of(ev.eval_at(arg, *host)).ravel() for arg in node.args)
-                            break
-                        except Need as need:
-                            ev.evaluate(list(need.keys))
-                    if any(is_number(x) != is_number(y) and (x if is_number(x) else y) != 0 for x, y in zip(a, b)):
-                        out.append(cell)
-    return list(dict.fromkeys(out))
+
+    class AsLibreOffice(Evaluator):
+        def cell_tree(self, key):
+            rkey, tree = super().cell_tree(key)
+            return rkey, _libreoffice_sums(tree)
+
+    try:
+        ev = AsLibreOffice(read_workbook(path))
+        for cell in cells:
+            ev.compute(cell)
+        return {c: float(ev.vals[c]) for c in cells if isinstance(ev.vals.get(c), float)}
+    except Exception:                                   # noqa: BLE001 - then the original is recalculated
+        return {}
+
+
+def _libreoffice_sums(tree):
+    from xlbridge.calc.parse import Call, Const, Op
+    if isinstance(tree, Call | Op):
+        args = tuple(_libreoffice_sums(a) for a in tree.args)
+        if isinstance(tree, Call) and tree.fn in ("SUMXMY2", "SUMX2MY2", "SUMX2PY2") and len(args) == 2:
+            a, b = args
+            two = Const(2.0)
+            term = {"SUMXMY2": Op("^", (Op("-", (a, b)), two)),
+                    "SUMX2MY2": Op("-", (Op("^", (a, two)), Op("^", (b, two)))),
+                    "SUMX2PY2": Op("+", (Op("^", (a, two)), Op("^", (b, two))))}[tree.fn]
+            return Call("SUMPRODUCT", (term,))
+        return Call(tree.fn, args) if isinstance(tree, Call) else Op(tree.op, args)
+    return tree

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from xlbridge.engine import warm_soffice
 from xlbridge.errors import XlbridgeInputError
-from xlbridge.solver.check import EarlyOriginal, check_in_libreoffice, have_libreoffice
+from xlbridge.solver.check import check_in_libreoffice, have_libreoffice
 from xlbridge.solver.solving import list_models, solve_many
 
 
@@ -41,19 +41,14 @@ def solve_command(workbook: Path, sheet: str | None = None, list_only: bool = Fa
         return 0
     checking = check and have_libreoffice()
     with warm_soffice() if checking else nullcontext():    # LibreOffice starts up while we solve
-        early = EarlyOriginal(workbook, sheet) if checking and not in_place else None
-        try:
-            results = _warning_once(lambda: solve_many(workbook, [sheet] if sheet else None, out=out,
-                                                       in_place=in_place, force=force, max_time=max_time))
-            written = _report(workbook, results, console)
-            if not written:
-                return 1
-            code = 0 if all(r.success for r in results) else 1
-            if checking and not check_in_libreoffice(workbook, written, console, early):
-                code = 1
-        finally:
-            if early is not None:
-                early.close()                              # before LibreOffice is stopped
+        results = _warning_once(lambda: solve_many(workbook, [sheet] if sheet else None, out=out,
+                                                   in_place=in_place, force=force, max_time=max_time))
+        written = _report(workbook, results, console)
+        if not written:
+            return 1
+        code = 0 if all(r.success for r in results) else 1
+        if checking and not check_in_libreoffice(workbook, written, console):
+            code = 1
     if check and not checking:
         console.print("LibreOffice not found: solved workbook not re-checked in a spreadsheet engine", markup=False)
     console.print(f"total {time.perf_counter() - t0:.2f} s", markup=False)
