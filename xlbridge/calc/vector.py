@@ -300,7 +300,7 @@ class GroupEvaluator:
             if node.op in _COMPARE:
                 return self._compare(node, hosts, array)
             if node.op in _ARITHMETIC:
-                return self._elementwise(FUNCTIONS[node.op].vec, node.args, hosts, ranges=True, array=array)
+                return self._elementwise(FUNCTIONS[node.op], node.args, hosts, ranges=True, array=array)
             raise Unsupported(f"operator {node.op}")
         if t is Call:
             return self._call(node, hosts, array)
@@ -348,14 +348,17 @@ class GroupEvaluator:
 
     # -- operators ---------------------------------------------------------------------------
     def _elementwise(self, fn, args, hosts, ranges, array):
-        if fn is None:
-            raise Unsupported("no numpy form")
+        """An operator or a function of numbers over blocks: with its numpy form (`vec`,
+        exact to the bit), else through its own implementation number by number."""
         xs, ok = [], np.ones(hosts.n, bool)
         for a in args:
             x, good = _numbers(self.value(a, hosts, array, ranges))
             xs.append(x)
             ok &= good
-        out = np.asarray(fn(*xs), float)
+        if fn.vec is not None:
+            out = np.asarray(fn.vec(*xs), float)
+        else:
+            out = _each(fn.impl, xs)
         return Block(out, ok & _finite(out, hosts.n))
 
     def _compare(self, node, hosts, array):
@@ -397,8 +400,8 @@ class GroupEvaluator:
         if not args and not fn.ctx:
             v = fn.impl()
             return Block(np.full((1, 1, 1), float(v)), np.ones(hosts.n, bool), logical=isinstance(v, bool))
-        if fn.vec is not None and set(kinds) == {"n"} and len(kinds) == len(args):
-            return self._elementwise(fn.vec, args, hosts, ranges=array, array=array)
+        if set(kinds) == {"n"} and len(kinds) == len(args) and not fn.ctx and not fn.args.endswith("*"):
+            return self._elementwise(fn, args, hosts, ranges=array, array=array)
         raise Unsupported(f"function {name}")
 
     def _if(self, node, hosts, array):
@@ -572,6 +575,21 @@ class GroupEvaluator:
             except CellError:
                 ok[i] = False
         return Block(out.reshape(hosts.n, 1, 1), ok & np.isfinite(out))
+
+
+def _each(impl, xs) -> np.ndarray:
+    """impl over broadcast blocks of numbers, one number at a time (NaN where it gives an
+    error): Python's own math, so each value is the interpreter's to the bit."""
+    shape = np.broadcast_shapes(*(x.shape for x in xs))
+    columns = [np.broadcast_to(x, shape).ravel().tolist() for x in xs]
+    out = []
+    for args in zip(*columns):
+        try:
+            v = impl(*args)
+            out.append(float(v) if type(v) is not bool else np.nan)
+        except (CellError, OverflowError, ValueError, ZeroDivisionError):
+            out.append(np.nan)
+    return np.array(out, float).reshape(shape)
 
 
 def positions(refs: Refs):

@@ -10,8 +10,10 @@ Each entry holds, side by side, the two ways a function is computed:
   with its exact derivative (a vector-Jacobian product) beside its forward formula, and
   whether it is linear. Functions without one are constants for a solve: evaluated once.
 - `vec` (set with the path of a function applied number by number): the path's numpy
-  forward form, which group evaluation (vector.py) applies to a block of cells at once;
-  only where it gives what `impl` gives on every finite result.
+  forward form, which the interpreter and group evaluation (vector.py) apply to a block of
+  numbers at once; only where numpy gives what `impl` gives to the bit on any machine
+  (IEEE arithmetic, square roots, floors: not exp or pow, whose numpy forms may differ in
+  the last bit, by CPU). Without one, a block is mapped through `impl` number by number.
 
 Argument kinds (one letter per argument; a trailing '*' repeats the last one, and in 'a|as'
 the part after '|' repeats, as SUMIFS's range/criterion pairs do):
@@ -96,9 +98,9 @@ def unbroadcast(g: np.ndarray, shape: tuple) -> np.ndarray:
     return g
 
 
-def elementwise(fwd, deriv, linear: bool = False, exact: bool = True):
+def elementwise(fwd, deriv, linear: bool = False, exact: bool = False):
     """A path for a function applied cell by cell: fwd(*xs) and d fwd / d x_i = deriv(i, out, *xs).
-    `exact`: fwd gives what the interpreter gives (so it also serves as `vec`)."""
+    `exact`: fwd gives what the interpreter gives, to the bit (so it also serves as `vec`)."""
     def build(b, args, N):
         xs = [b.num(a) for a in args]
         shape = np.broadcast_shapes(*(b.shape(x) for x in xs))
