@@ -81,7 +81,9 @@ _XLFN = {"STDEV.S", "STDEV.P", "VAR.S", "VAR.P", "COVARIANCE.P", "COVARIANCE.S",
          "NORM.S.DIST", "NORM.S.INV", "PERCENTILE.INC", "QUARTILE.INC", "RANK.EQ", "CEILING.MATH", "FLOOR.MATH",
          "CEILING.PRECISE", "FLOOR.PRECISE", "ISO.CEILING", "IFS", "IFNA", "SWITCH", "XOR", "CONCAT", "TEXTJOIN",
          "MAXIFS", "MINIFS", "XLOOKUP", "UNICODE", "UNICHAR", "DAYS", "ISO.CEILING"}
-NAMES = sorted(FUNCTIONS)
+# Names starting with '_' are forms the reader writes itself (an array formula's cells), not
+# Excel functions: tests/test_calc_arrays.py checks them against LibreOffice's array formulas.
+NAMES = sorted(n for n in FUNCTIONS if not n.startswith("_"))
 
 
 def _excel(formula: str) -> str:

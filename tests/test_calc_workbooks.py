@@ -65,3 +65,22 @@ def test_course_workbook_equals_excels_cached_values():
                 assert ours[(s.title, r, c)] == pytest.approx(cell.value, rel=1e-12, abs=1e-12)
                 n += 1
     assert n > 3000
+
+
+@pytest.mark.parametrize("name", BOOKS)
+def test_bulk_and_fast_paths_equal_the_interpreter_to_the_bit(name, monkeypatch):
+    """Group evaluation (vector.py) and the fast path (arith.py) give exactly the closures'
+    values, so cached values do not depend on which path computed them."""
+    import xlbridge.calc.evaluate as evaluate
+    import xlbridge.calc.sweep as sweep
+    wb = read_workbook(REPO / "workbooks" / name)
+    fast = evaluate.Evaluator(wb)
+    ours = fast.values()
+    assert fast.stats["bulk"] > 0
+    monkeypatch.setattr(sweep, "MIN_BULK", float("inf"))
+    monkeypatch.setattr(evaluate, "compile_fast", lambda *a: None)
+    plain = evaluate.Evaluator(read_workbook(REPO / "workbooks" / name))
+    theirs = plain.values()
+    assert plain.stats["bulk"] == 0
+    bad = [k for k in ours if not (ours[k] == theirs[k] and type(ours[k]) is type(theirs[k]))]
+    assert not bad, [(k, ours[k], theirs[k]) for k in bad[:5]]

@@ -124,3 +124,34 @@ def test_our_collab_sheets_checked_by_libreoffice_and_pytorch(ours, tmp_path):
         assert float(loss) == pytest.approx(r.fun, abs=1e-9)
     # 3. and the workbook's own parity check passes on the solved copy
     assert all(c.passed for c in check(out))
+
+
+@pytest.mark.libreoffice
+def test_libreoffice_check_on_the_course_sheets(course):
+    """dotprod: LibreOffice agrees with the solved workbook. bias: LibreOffice counts the
+    empty ratings in SUMXMY2 as 0 where Excel skips them; the check works out that reading
+    by the workbook's own formulas and LibreOffice must agree with it."""
+    from rich.console import Console
+    from xlbridge.engine import recalculate_files
+    from xlbridge.solver.command import solve_command
+    for sheet in ("dotprod", "bias"):
+        con = Console(width=300, record=True)
+        assert solve_command(course, sheet=sheet, force=True, console=con) == 0
+        text = con.export_text()
+        solved = course.with_name("collab_filter.solved.xlsx")
+        lo = read_workbook(recalculate_files([solved], course.parent / sheet)[0]).sheet(sheet)
+        value = lo.cells[(41, 22) if sheet == "dotprod" else (42, 22)].value       # the objective, by LibreOffice
+        import re
+        shown = float(re.search(rf"{sheet}: LibreOffice recalculation gives ([0-9.eE+-]+)", text).group(1))
+        assert shown == pytest.approx(value, rel=1e-10) and "matches" in text, text
+        assert ("empty cells in SUMXMY2" in text) == (sheet == "bias")
+        if sheet == "bias":                            # LibreOffice's reading, worked out here by hand:
+            ratings = np.array([[c.value if isinstance(c.value, float) else 0.0 for c in row] for row in
+                                _block(lo, 2, 8, 16, 22)])
+            preds = np.array([[c.value for c in row] for row in _block(lo, 26, 8, 40, 22)])
+            assert value == pytest.approx(np.sqrt(((preds - ratings) ** 2).sum()), rel=1e-9)
+
+
+def _block(sheet, r1, c1, r2, c2):
+    from xlbridge.calc.reader import Cell
+    return [[sheet.cells.get((r, c), Cell()) for c in range(c1, c2 + 1)] for r in range(r1, r2 + 1)]

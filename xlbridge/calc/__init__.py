@@ -14,6 +14,7 @@ write (values into a copy of the file).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from xlbridge.calc.reader import WorkbookData, read_workbook
@@ -21,11 +22,25 @@ from xlbridge.calc.reader import WorkbookData, read_workbook
 __all__ = ["workbook_values", "write_cached_values", "read_workbook", "WorkbookData", "Evaluation"]
 
 
-class Evaluation(dict):
+class Evaluation(Mapping):
     """{(sheet, row, col): value} of every formula cell, with `problems`: {cell: why it
-    could not be computed} (a function xlbridge does not have, a circular reference)."""
+    could not be computed} (a function xlbridge does not have, a circular reference).
+    A view of the evaluator's values, not a copy: two million cells are worth not copying."""
 
-    problems: dict
+    def __init__(self, ev):
+        self._formulas, self._values = ev.formulas, ev.vals
+        self.problems = dict(ev.problems)
+
+    def __getitem__(self, key):
+        if key not in self._formulas:
+            raise KeyError(key)
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._formulas)
+
+    def __len__(self):
+        return len(self._formulas)
 
 
 def workbook_values(path, workbook: WorkbookData | None = None) -> Evaluation:
@@ -36,9 +51,8 @@ def workbook_values(path, workbook: WorkbookData | None = None) -> Evaluation:
     that is not a sound workbook."""
     from xlbridge.calc.evaluate import Evaluator
     ev = Evaluator(workbook or read_workbook(Path(path)))
-    out = Evaluation(ev.values())
-    out.problems = dict(ev.problems)
-    return out
+    ev.evaluate()
+    return Evaluation(ev)
 
 
 def write_cached_values(src, dst, values: dict | None = None) -> Path:

@@ -22,6 +22,7 @@ import re
 
 import numpy as np
 
+from xlbridge.calc.arith import compile_fast
 from xlbridge.calc.functions import FUNCTIONS
 from xlbridge.calc.parse import (
     Array, Call, Const, Missing, Name, Op, Range, Ref, TableRef, cell_name, parse, parse_keyed, resolve,
@@ -29,6 +30,7 @@ from xlbridge.calc.parse import (
 from xlbridge.calc.values import CellError, FormulaError, XlError, is_number, to_number, to_text, truth
 
 _EMPTY = object()
+FAST_PATH_CELLS = 64      # compiling Python source for a tree pays off over this many cells
 
 # Functions that may return a reference or an array: their callers check what came back.
 _NOT_SCALAR = {"INDEX", "OFFSET", "INDIRECT", "MMULT", "TRANSPOSE", "IF", "IFERROR", "IFNA", "CHOOSE",
@@ -43,6 +45,24 @@ class Need(Exception):
         self.keys = keys
 
 
+def cells_by_key(wb) -> tuple[dict, dict]:
+    """({(sheet, row, col): Cell} of the formula cells, {(sheet, row, col): value} of the
+    others), made once per workbook: every evaluator shares them, keys and all (two million
+    cells are a lot of tuples)."""
+    hit = wb.derived.get("cells")
+    if hit is None:
+        formulas, values = {}, {}
+        for s in wb.sheets:
+            t = s.title
+            for (r, c), cell in s.cells.items():
+                if cell.formula is not None:
+                    formulas[(t, r, c)] = cell
+                else:
+                    values[(t, r, c)] = cell.value
+        hit = wb.derived["cells"] = (formulas, values)
+    return hit
+
+
 class Evaluator:
     """Evaluate cells of a WorkbookData; `overrides` ((sheet, row, col) -> value) replace
     what the file stores, as the Solver's changing cells do."""
@@ -51,28 +71,25 @@ class Evaluator:
         self.wb = wb
         self.sheets = {s.title: s for s in wb.sheets}
         self._lower = {s.title.lower(): s.title for s in wb.sheets}
-        self.vals: dict = {}
-        self.formulas: dict = {}
-        for s in wb.sheets:
-            t = s.title
-            for (r, c), cell in s.cells.items():
-                if cell.formula is not None:
-                    self.formulas[(t, r, c)] = cell
-                else:
-                    self.vals[(t, r, c)] = cell.value
-        for key, v in (overrides or {}).items():
-            self.formulas.pop(key, None)
-            self.vals[key] = v
-        self.overrides = dict(overrides or {})
+        formulas, values = cells_by_key(wb)
+        self.formulas = formulas                 # shared with every evaluator: never changed here
+        self.vals: dict = dict(values)           # a copy holding the same keys: no new tuples
+        overrides = dict(overrides or {})
+        if any(k in formulas for k in overrides):
+            self.formulas = {k: v for k, v in formulas.items() if k not in overrides}
+        self.vals.update(overrides)
+        self.overrides = overrides
         self.problems: dict = {}
         self._closures: dict = {}
+        self._fast: dict = {}
         self._ranges: dict = {}
         self._numbers: dict = {}
         self._names: dict = {}
         self._fns: dict = {}                 # cell -> its closure, once compiled
-        self._trees: dict = {}               # cell -> (R1C1 key, tree)
+        self.trees = wb.derived.setdefault("trees", {})   # cell -> (R1C1 key, tree), for every evaluator
         self._tree_refs: dict = {}           # (R1C1 key, sheet) -> [(Ref, sheet)]
         self._in_range: dict = {}            # Range -> formula cells inside it
+        self.stats = {"bulk": 0, "cells": 0}  # cells computed in bulk (vector.py) and one by one
 
     # -- cells ---------------------------------------------------------------------------------
     def sheet_title(self, title: str) -> str:
@@ -88,52 +105,34 @@ class Evaluator:
             return None
         return parse(cell.formula, cell.host)
 
-    def keyed_tree(self, key):
-        cell = self.formulas[key]
-        return parse_keyed(cell.formula, cell.host)
-
     def value(self, key):
-        """The value of one cell: override, stored value, or its formula's result."""
+        """The value of one cell: override, stored value, or its formula's result (computed
+        with what it reads, in bulk where it can: sweep.py)."""
         v = self.vals.get(key, _EMPTY)
         if v is not _EMPTY:
             return v
         if key not in self.formulas:
             return None
-        self._compute(key)
+        self.evaluate([key])
         return self.vals[key]
 
     def values(self, keys=None) -> dict:
-        """The value of every formula cell (or of `keys`), computed in one sweep: in an
-        order worked out from the references the formulas name, so that almost every
-        cell finds what it reads already computed."""
-        keys = list(self.formulas) if keys is None else list(keys)
-        for k in self.order(keys):
-            if k not in self.vals:
-                self._compute(k)
-        return {k: self.vals[k] for k in keys}
+        """The value of every formula cell (or of `keys`): see `evaluate`."""
+        self.evaluate(keys)
+        keys = list(self.formulas) if keys is None else keys
+        return {k: self.vals.get(k) for k in keys}
 
-    def order(self, keys) -> list:
-        """Formula cells, each after the formula cells its references name (depth first,
-        without recursion). References found only by evaluating (INDEX, OFFSET, INDIRECT)
-        are left to `Need`; a cycle here is only reported if evaluation meets it."""
-        formulas, vals = self.formulas, self.vals
-        out, done, todo = [], set(), [(k, False) for k in reversed(keys)]
-        while todo:
-            k, expanded = todo.pop()
-            if k in done:
-                continue
-            if expanded:
-                done.add(k)
-                out.append(k)
-                continue
-            if k not in formulas or k in vals:
-                done.add(k)
-                continue
-            todo.append((k, True))
-            for d in self.precedents(k):
-                if d not in done:
-                    todo.append((d, False))
-        return out
+    def evaluate(self, keys=None) -> None:
+        """Compute every formula cell (or `keys`) into `vals` in one sweep (sweep.py):
+        groups of cells sharing a formula in bulk with numpy, the rest cell by cell, each
+        after what it reads."""
+        from xlbridge.calc.reader import paused_gc
+        from xlbridge.calc.sweep import sweep
+        with paused_gc():
+            sweep(self, keys)
+            for k in self.formulas if keys is None else keys:
+                if k not in self.vals and k in self.formulas:
+                    self.compute(k)
 
     def precedents(self, key) -> list:
         """The formula cells a cell's formula names directly (ranges and defined names)."""
@@ -200,13 +199,14 @@ class Evaluator:
 
     def cell_tree(self, key):
         """(R1C1 key, tree) of a formula cell."""
-        hit = self._trees.get(key)
+        hit = self.trees.get(key)
         if hit is None:
             cell = self.formulas[key]
-            hit = self._trees[key] = parse_keyed(cell.formula, cell.host)
+            hit = self.trees[key] = parse_keyed(cell.formula, cell.host)
         return hit
 
-    def _compute(self, key):
+    def compute(self, key):
+        """Compute one formula cell, and first whatever it reads that is not known yet."""
         stack, waiting = [key], {key}
         vals = self.vals
         while stack:
@@ -244,7 +244,9 @@ class Evaluator:
             fn = self._fns.get(key)
             if fn is None:
                 fn = self._fns[key] = self.closure(key)
-            v = self.cell_result(fn(r, c), sheet, r, c)
+            v = fn(r, c)
+            if type(v) is not float or v - v != 0.0:     # not a finite number: Excel's rules
+                v = self.cell_result(v, sheet, r, c)
         except CellError as e:
             v = e.code
         except FormulaError as e:
@@ -258,6 +260,21 @@ class Evaluator:
             v = XlError("#VALUE!")
         return v
 
+    def bind(self, cells):
+        """Compile once the closure that cells sharing one tree share (sweep.py's groups);
+        for many cells, plain arithmetic gets the fast path too (arith.py)."""
+        try:
+            fn = self.closure(cells[0])
+        except FormulaError:
+            return                                 # each cell reports it when it runs
+        if len(cells) >= FAST_PATH_CELLS:
+            rkey, tree = self.cell_tree(cells[0])
+            fast = self._fast.get((rkey, cells[0][0]))
+            if fast is None:
+                fast = self._fast[(rkey, cells[0][0])] = compile_fast(tree, cells[0][0], self, fn) or fn
+            fn = fast
+        self._fns.update(dict.fromkeys(cells, fn))
+
     def closure(self, key):
         """The compiled closure of a formula cell, shared by every cell with the same tree."""
         rkey, tree = self.cell_tree(key)
@@ -265,6 +282,10 @@ class Evaluator:
         if fn is None:
             fn = self._closures[(rkey, key[0])] = self.compile(tree, key[0])
         return fn
+
+    def run(self, key):
+        """The value of one formula cell whose inputs are known (raises Need if not)."""
+        return self._run(key)
 
     def cell_result(self, v, sheet, r, c):
         """What a cell shows for a formula's result: a range by implicit intersection, an
@@ -557,7 +578,7 @@ class Evaluator:
                 return lambda r, c: impl(ka(fa(r, c)), kb(fb(r, c)))
             (fa,), (ka,) = fs, coerce
             return lambda r, c: impl(ka(fa(r, c)))
-        return self._mapped_call(impl, fn.kinds(len(args)), args, sheet, array)
+        return self._mapped_call(fn, fn.kinds(len(args)), args, sheet, array)
 
     def _call(self, node: Call, sheet: str, array: bool = False):
         fn = FUNCTIONS.get(node.fn)
@@ -569,7 +590,7 @@ class Evaluator:
             raise FormulaError(f"{node.fn} takes at most {len(kinds)} arguments, got {len(args)}")
         impl = fn.impl
         if array and kinds and not fn.ctx and all(k in "nibst" for k in kinds):
-            return self._mapped_call(impl, kinds, args, sheet)
+            return self._mapped_call(fn, kinds, args, sheet)
         if "N" in kinds:
             i = kinds.index("N")
             head = [self._arg(k, a, sheet) for k, a in zip(kinds[:i], args[:i])]
@@ -594,10 +615,12 @@ class Evaluator:
             return lambda r, c: impl()
         return lambda r, c: impl(*[p(r, c) for p in preps])
 
-    def _mapped_call(self, impl, kinds, args, sheet, array=True):
-        """An operator or one-value function over arrays, cell by cell (errors stay in their cells)."""
+    def _mapped_call(self, fn, kinds, args, sheet, array=True):
+        """An operator or one-value function over arrays, cell by cell (errors stay in their
+        cells); arrays of plain numbers at once, where the function has a numpy form."""
         fs = [self.compile(a, sheet, array) for a in args]
         coerce = [_COERCE[k] for k in kinds]
+        impl, vec = fn.impl, (fn.vec if set(kinds) == {"n"} else None)
 
         def mapped(r, c):
             vals, arrays = [], False
@@ -609,7 +632,7 @@ class Evaluator:
                 vals.append(v)
             if not arrays:
                 return impl(*(k(v) for k, v in zip(coerce, vals)))
-            return _map(impl, coerce, vals)
+            return _map(impl, coerce, vals, vec)
         return mapped
 
     def _arg(self, kind: str, node, sheet: str):
@@ -700,9 +723,16 @@ def _scalar_shaped(node, names=None) -> bool:
     return False
 
 
-def _map(impl, coerce, vals):
-    """An operator over arrays, cell by cell with broadcasting; errors stay in their cells."""
+def _map(impl, coerce, vals, vec=None):
+    """An operator over arrays, cell by cell with broadcasting; errors stay in their cells.
+    With `vec` (the function's numpy form) arrays of plain numbers go at once, where every
+    result is finite (numpy gives what impl gives there)."""
     arrs = [v if type(v) is np.ndarray else np.array([[v]], dtype=object) for v in vals]
+    if vec is not None and all(type(x) is float for a in arrs for x in a.flat):
+        with np.errstate(all="ignore"):
+            out = np.asarray(vec(*(a.astype(float) for a in arrs)), float)
+        if np.isfinite(out).all():
+            return np.array(out.tolist(), dtype=object).reshape(out.shape)
     shape = np.broadcast_shapes(*(a.shape for a in arrs))
     out = np.empty(shape, dtype=object)
     bs = [np.broadcast_to(a, shape) for a in arrs]

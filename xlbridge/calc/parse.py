@@ -5,8 +5,8 @@ Excel's R1C1 form does, so every cell of a filled-down block has the very same t
 parsed once, compiled once (evaluate.py, program.py) and, on the decision path, run as one
 vectorised numpy operation over the whole block.
 
-`parse(text, host)` is cached by `r1c1_key(text, host)`, a cheap regular-expression rewrite
-of the text, so 35,000 filled-down formulas cost 35,000 rewrites and a few hundred parses.
+`parse(text, host)` is cached by `r1c1_key(text, host)`, cheap to compute from the text, so
+35,000 filled-down formulas cost 35,000 keys and a few hundred parses.
 """
 
 from __future__ import annotations
@@ -389,36 +389,78 @@ def _text(tok):
     return m.group()
 
 
+def absolute(text: str) -> str:
+    """The formula with every reference made absolute (A1 -> $A$1, B:C -> $B:$C), so it
+    means the same in any cell: what each cell of an array formula computes."""
+    if text.startswith("="):
+        text = text[1:]
+    out, pos = [], 0
+    for kind, m in _tokens(text):
+        if kind != "ref" or m.group("addr").upper() == "#REF!":
+            continue
+        start, end = m.span("addr")
+        parts = [re.fullmatch(r"\$?([A-Za-z]{0,3})\$?([0-9]*)", p).groups() for p in m.group("addr").split(":")]
+        out += [text[pos:start], ":".join("".join("$" + x for x in part if x) for part in parts)]
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
 # --- the R1C1 key and the cache -------------------------------------------------------------
 
 _KEY = re.compile(r"""("(?:[^"]|"")*")|('(?:[^']|'')+'!)|(\$?)([A-Za-z]{1,3})(\$?)([0-9]+)(?![\w(\[.!])"""
                   r"""|([^\W\d][\w.]*)""")
 _WHOLE = re.compile(r"(?<![\w$.])\$?(?:[A-Za-z]{1,3}:\$?[A-Za-z]{1,3}|[0-9]+:\$?[0-9]+)(?![\w(])")
-_COLUMNS: dict = {}
-
-
-def r1c1_key(text: str, host) -> str:
-    """The formula with each relative reference written as an offset from `host`: equal keys
-    mean equal trees. (Whole rows/columns keep the host in the key: no sharing for them.)"""
-    if ":" in text and _WHOLE.search(text):
-        return f"{text}@{host[0]},{host[1]}"
-    hr, hc = host
-    cols = _COLUMNS
-
-    def sub(m):
-        ac, letters, ar, row = m.group(3, 4, 5, 6)
-        if letters is None:
-            return m.group(0)
-        col = cols.get(letters)
-        if col is None:
-            col = cols[letters] = column_number(letters)
-        r = row if ar else f"[{int(row) - hr}]"
-        return f"R{r}C{col if ac else f'[{col - hc}]'}"
-    return _KEY.sub(sub, text)
-
-
+_DIGITS = re.compile(r"[0-9]+")
+_TEMPLATES: dict = {}
 _CACHE: dict = {}
 _CACHE_LIMIT = 200_000
+
+
+def r1c1_key(text: str, host) -> tuple:
+    """A key for the formula's tree: its text with each relative reference written as an
+    offset from `host`, so equal keys mean equal trees. (Whole rows/columns keep the host in
+    the key: no sharing for them.)
+
+    Fast because the work is done once per *skeleton*, the text with every run of digits
+    written as 0: a regular expression treats any run of digits alike, so the skeleton says
+    which runs are rows of relative references and where the relative columns are. A cell
+    then costs two C-level passes over its text (`sub`, `findall`) and a few subtractions."""
+    skeleton = _DIGITS.sub("0", text)
+    tpl = _TEMPLATES.get(skeleton)
+    if tpl is None:
+        if len(_TEMPLATES) >= _CACHE_LIMIT:
+            _TEMPLATES.clear()
+        tpl = _TEMPLATES[skeleton] = _template(skeleton)
+    if tpl is None:
+        return (text, host[0], host[1])
+    shape, rel_rows, rel_cols = tpl
+    runs = _DIGITS.findall(text)
+    hr = host[0]
+    for i in rel_rows:
+        runs[i] = int(runs[i]) - hr
+    hc = host[1]
+    return (shape, tuple(runs), tuple(c - hc for c in rel_cols))
+
+
+def _template(skeleton: str):
+    """(the skeleton with relative column letters blanked, indices of the digit runs that are
+    relative rows, column numbers of the relative columns), or None for whole rows/columns."""
+    if ":" in skeleton and _WHOLE.search(skeleton):
+        return None
+    run_at = {m.start(): i for i, m in enumerate(_DIGITS.finditer(skeleton))}
+    rel_rows, rel_cols, pieces, pos = [], [], [], 0
+    for m in _KEY.finditer(skeleton):
+        if m.group(4) is None:
+            continue
+        if not m.group(5):
+            rel_rows.append(run_at[m.start(6)])
+        if not m.group(3):
+            rel_cols.append(column_number(m.group(4)))
+            pieces += [skeleton[pos:m.start(4)], "@"]
+            pos = m.end(4)
+    pieces.append(skeleton[pos:])
+    return "".join(pieces), tuple(rel_rows), tuple(rel_cols)
 
 
 def parse(text: str, host: tuple[int, int] = (1, 1)):
@@ -426,7 +468,7 @@ def parse(text: str, host: tuple[int, int] = (1, 1)):
     return parse_keyed(text, host)[1]
 
 
-def parse_keyed(text: str, host) -> tuple[str, object]:
+def parse_keyed(text: str, host) -> tuple[tuple, object]:
     """(r1c1 key, tree): the key names the tree for grouping cells that share it."""
     if text.startswith("="):
         text = text[1:]
@@ -441,5 +483,5 @@ def parse_keyed(text: str, host) -> tuple[str, object]:
 
 
 __all__ = ["Const", "Array", "Ref", "Name", "TableRef", "Op", "Call", "Missing", "Range", "parse", "parse_keyed",
-           "resolve", "walk", "r1c1_key", "a1", "cell_name", "column_letters", "column_number", "quote_sheet",
+           "resolve", "walk", "r1c1_key", "absolute", "a1", "cell_name", "column_letters", "column_number", "quote_sheet",
            "ref_node", "MAX_ROW", "MAX_COL", "ERRORS"]

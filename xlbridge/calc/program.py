@@ -30,7 +30,9 @@ import numpy as np
 from xlbridge.calc.functions import FUNCTIONS
 from xlbridge.calc.parse import Array, Call, Const, Missing, Name, Op, Range, Ref, TableRef, cell_name, resolve, walk
 from xlbridge.calc.evaluate import Evaluator, Need
+from xlbridge.calc.plan import plan_of
 from xlbridge.calc.values import CellError, FormulaError, XlError, is_number, text_to_number
+from xlbridge.calc.vector import NUM, ERROR, PENDING, GroupEvaluator, Hosts, Refs, Unsupported, positions
 
 
 class Static:
@@ -206,9 +208,9 @@ class Builder:
             if any(isinstance(x, Ref | Name | TableRef) for x in walk(a)) and not isinstance(
                     self.p.compile_node(a, self.hosts), Static):
                 raise FormulaError(f"{node.fn} whose position moves with the changing cells is not supported")
-        targets = self.p.static_raw(node, self.hosts)
-        if all(isinstance(t, Range) for t in targets):
-            return self.p.gather(targets)
+        refs = self.p.references(node, self.hosts)
+        if refs is not None:
+            return self.p.gather(refs)
         if isinstance(node, Call) and node.fn == "INDEX":
             base = self.p.compile_node(node.args[0], self.hosts)
             if isinstance(base, Static):
@@ -224,7 +226,7 @@ class Program:
     `affine` is True when every output is an affine function of x, read off the formulas'
     structure; then `linear_form()` gives it exactly."""
 
-    def __init__(self, ev: Evaluator, x_cells: list, outputs: list):
+    def __init__(self, ev: Evaluator, x_cells: list, outputs: list, by_groups: bool = True):
         self.ev = ev
         self.x_cells = list(x_cells)
         self.outputs = list(outputs)
@@ -235,8 +237,10 @@ class Program:
         self.size = len(self.x_cells)
         self._closures: dict = {}
         self.dynamic_cells: list = []
-        self.read_ranges: list = []               # every range a gather reads
-        self._build()
+        self.bulk = GroupEvaluator(ev)            # constants of a block, worked out in bulk
+        self._slot_grids: dict = {}
+        self._vector_hosts = None
+        self._build(by_groups)
 
     def add(self, d: Dyn) -> Dyn:
         d.i = len(self.nodes)
@@ -244,7 +248,33 @@ class Program:
         return d
 
     # -- discovery -------------------------------------------------------------------------------
-    def _build(self):
+    def _discover_groups(self):
+        """The dynamic cells by the evaluation plan's groups (plan.py): the groups that read
+        the changing cells and that the outputs read, each a level above the groups it
+        reads. None where that is not enough (groups reading one another, or cells found
+        only by evaluating): then cell by cell."""
+        ev, plan = self.ev, plan_of(self.ev)
+        dyn = plan.reading(self.x_cells, volatile=False) & \
+            plan.upstream(plan.groups_of([k for k in self.outputs if k in ev.formulas]))
+        if any(plan.groups[g].opaque for g in dyn):
+            return None
+        level, by_level, order = {}, {}, []
+        for gids, cyclic in plan.steps:
+            if not any(g in dyn for g in gids):
+                continue
+            if cyclic:
+                return None
+            g = plan.groups[gids[0]]
+            lv = level[gids[0]] = 1 + max((level[d] for d in plan.edges[gids[0]] if d in dyn), default=0)
+            cells = [k for k in g.cells() if k in ev.formulas]
+            by_level.setdefault(lv, {})[(g.sheet, gids[0])] = (g.tree, cells)
+        for lv in sorted(by_level):
+            order += [k for _, cells in by_level[lv].values() for k in cells]
+        return order, by_level
+
+    def _discover_cells(self):
+        """The dynamic cells one by one, from the outputs back, each a level above the
+        dynamic cells it reads."""
         ev, xs = self.ev, set(self.x_cells)
         x_rects = _rectangles(self.x_cells)
         level: dict = {k: 0 for k in self.x_cells}
@@ -274,12 +304,18 @@ class Program:
                 level[k] = lv + 1 if lv >= 0 else -1
                 if level[k] > 0:
                     order.append(k)
-        self.dynamic_cells = order
-        self._dyn_set = set(order)
         by_level: dict = {}
         for k in order:
             rkey, tree = ev.cell_tree(k)
             by_level.setdefault(level[k], {}).setdefault((k[0], rkey), (tree, []))[1].append(k)
+        return order, by_level
+
+    def _build(self, by_groups: bool):
+        ev = self.ev
+        found = self._discover_groups() if by_groups else None
+        order, by_level = found or self._discover_cells()
+        self.dynamic_cells = order
+        self._dyn_set = set(order)
         for lv in sorted(by_level):
             pending = []
             for (sheet, _), (tree, cells) in by_level[lv].items():
@@ -297,6 +333,7 @@ class Program:
                 for i, c in enumerate(cells):
                     self.slot[c] = self.size + i
                     self.numeric[c] = bool(numeric[i])
+                self._place(cells, self.size, numeric)
                 self.size += len(cells)
         self.out_index = np.array([self.slot.get(k, -1) for k in self.outputs])
         self.out_const = np.array([0.0 if k in self.slot else _float(_scalar(ev.value(k))) for k in self.outputs])
@@ -370,12 +407,44 @@ class Program:
         return out
 
     def static(self, node, hosts) -> Static:
+        """A sub-formula that reads no changing cell, at every host: in bulk (vector.py)
+        where it can be, the other hosts one by one."""
         ev = self.ev
-        rows = [ev.values_of(v) for v in self.static_raw(node, hosts)]
-        shape = rows[0].shape
-        if any(r.shape != shape for r in rows):
+        try:
+            arr, ok = self.bulk.evaluate(node, self._hosts(hosts))
+        except Unsupported:
+            arr, ok = None, np.zeros(len(hosts), bool)
+        rest = [h for h, o in zip(hosts, ok.tolist()) if not o]
+        rows = [ev.values_of(v) for v in self.static_raw(node, rest)] if rest else []
+        if arr is None:
+            arr = np.empty((len(hosts),) + rows[0].shape, dtype=object)
+        if any(r.shape != arr.shape[1:] for r in rows):
             raise FormulaError("a formula block whose ranges change size from cell to cell")
-        return Static(np.stack(rows))
+        if rows:
+            arr[~ok] = np.stack(rows)
+        return Static(arr)
+
+    def references(self, node, hosts) -> Refs | None:
+        """Where a reference-valued sub-formula (INDEX, OFFSET, a table) points at every
+        host, if it points at one range of one size everywhere; None if not a reference."""
+        try:
+            v = self.bulk.node(node, self._hosts(hosts), False)
+            if isinstance(v, Refs) and v.ok.all():
+                return v
+        except Unsupported:
+            pass
+        targets = self.static_raw(node, hosts)
+        if not all(isinstance(t, Range) for t in targets):
+            return None
+        return _refs_of(targets)
+
+    def _hosts(self, hosts) -> Hosts:
+        """The group evaluator's form of a list of host cells (all on one sheet)."""
+        hit = self._vector_hosts
+        if hit is None or hit[0] is not hosts:
+            hit = self._vector_hosts = (hosts, Hosts(hosts[0][0], np.array([h[1] for h in hosts], np.int64),
+                                                     np.array([h[2] for h in hosts], np.int64)))
+        return hit[1]
 
     def compile_node(self, node, hosts):
         if isinstance(node, Missing):
@@ -383,17 +452,28 @@ class Program:
         if isinstance(node, Const | Array):
             return self.static(node, hosts)
         if isinstance(node, Ref):
-            ranges = []
-            for h in hosts:
-                try:
-                    ranges.append(resolve(node, self.ev.sheet_title(node.sheet) if node.sheet else h[0], h[1], h[2]))
-                except CellError:
-                    return self.static(Const(XlError("#REF!")), hosts)
-            return self.gather(ranges)
+            try:
+                refs = self.bulk.refs(node, self._hosts(hosts))
+            except Unsupported:
+                refs = None
+            if refs is None:
+                ranges = []
+                for h in hosts:
+                    try:
+                        ranges.append(resolve(node, self.ev.sheet_title(node.sheet) if node.sheet else h[0], h[1], h[2]))
+                    except CellError:
+                        return self.static(Const(XlError("#REF!")), hosts)
+                refs = _refs_of(ranges)
+            if not refs.ok.all():
+                return self.static(Const(XlError("#REF!")), hosts)
+            return self.gather(refs)
         if isinstance(node, Name):
             return self.compile_node(self.ev.name_tree(node.name, hosts[0][0]), hosts)
         if isinstance(node, TableRef):
-            return self.gather(self.static_raw(node, hosts))
+            refs = self.references(node, hosts)
+            if refs is None:
+                raise FormulaError("a table reference that is not a range")
+            return self.gather(refs)
         if isinstance(node, Call) and node.fn in ("OFFSET", "INDEX", "INDIRECT") or \
                 isinstance(node, Op) and node.op == ":":
             b = Builder(self, hosts)
@@ -456,14 +536,47 @@ class Program:
             raise CellError("#VALUE!")
         return Builder(self, hosts).select(picks, built)
 
-    def gather(self, ranges: list):
-        """The values of one range per cell of the group: constants, or a gather from V."""
+    def gather(self, refs: Refs):
+        """The values of one range per cell of the group (all of one size): constants, or a
+        gather from V by an index array worked out for the whole block at once."""
+        sheet, n, h, w = refs.sheet, len(refs.r1), refs.h, refs.w
+        grid = self._slots(sheet)
+        if grid is None:
+            return self._gather_cells(refs)
+        rr, cc = positions(refs)
+        inside = (rr <= grid.max_row) & (cc <= grid.max_col)
+        rr, cc = np.where(inside, rr, 0), np.where(inside, cc, 0)
+        idx = grid.index[rr, cc]
+        dyn = idx >= 0
+        waiting = grid.dynamic[rr, cc] & ~dyn
+        if waiting.any():
+            first = (sheet, int(rr[waiting][0]), int(cc[waiting][0]))
+            raise FormulaError(f"{cell_name(first)} is read before it is computed (circular?)")
+        if not dyn.any():
+            return Static(self.bulk.values(refs))
+        block = self.bulk.read(refs)
+        pending = (block.kinds == PENDING) & ~dyn
+        if pending.any():                          # constants for the solve, not computed yet
+            self.ev.values(list({(sheet, r, c) for r, c in zip(rr[pending].tolist(), cc[pending].tolist())}))
+            block = self.bulk.read(refs)
+        kinds = block.kinds
+        numeric = np.where(dyn, grid.numeric[rr, cc], kinds == NUM)
+        const = np.where(dyn | (kinds != NUM), np.where(kinds == ERROR, np.nan, 0.0), block.x)
+        idx = np.where(dyn, idx, 0)
+        all_dyn = bool(dyn.all())
+
+        def fwd(V):
+            return V[idx] if all_dyn else np.where(dyn, V[idx], const)
+        d = Dyn(fwd, None, [], (n, h, w), True, numeric)
+        d.gather = (idx[dyn], None if all_dyn else np.flatnonzero(dyn))
+        return self.add(d)
+
+    def _gather_cells(self, refs: Refs):
+        """`gather` one cell at a time, for a sheet too sparse for a grid of slots."""
         ev = self.ev
-        ranges = [ev.clip(r) for r in ranges]
-        self.read_ranges.extend(_rectangles_of(ranges))
-        shape = ranges[0].shape
-        if any(r.shape != shape for r in ranges):
-            raise FormulaError("a formula block whose ranges change size from cell to cell")
+        ranges = [Range(refs.sheet, r, c, r + refs.h - 1, c + refs.w - 1)
+                  for r, c in zip(refs.r1.tolist(), refs.c1.tolist())]
+        shape = (refs.h, refs.w)
         slot, numeric_of = self.slot, self.numeric
         if not any(k in slot for r in ranges for k in _cells_fast(r, slot)):
             return Static(np.stack([ev.range_values(r) for r in ranges]))
@@ -493,8 +606,37 @@ class Program:
         def fwd(V):
             return V[idx] if all_dyn else np.where(dyn, V[idx], const)
         d = Dyn(fwd, None, [], (N,) + shape, True, numeric)
-        d.gather = (idx[dyn], dyn)
+        d.gather = (idx[dyn], None if all_dyn else np.flatnonzero(dyn))
         return self.add(d)
+
+    def _slots(self, sheet):
+        """Where each cell of a sheet sits in V (-1: nowhere yet) and which cells are dynamic,
+        as grids; None for a sheet too sparse for grids."""
+        if sheet in self._slot_grids:
+            return self._slot_grids[sheet]
+        s = self.ev.sheets.get(sheet)
+        placed = [(k, i) for k, i in self.slot.items() if k[0] == sheet]
+        dynamic = [k for k in self._dyn_set if k[0] == sheet]
+        max_row = max([s.max_row if s else 0] + [k[1] for k, _ in placed] + [k[1] for k in dynamic])
+        max_col = max([s.max_col if s else 0] + [k[2] for k, _ in placed] + [k[2] for k in dynamic])
+        grid = None
+        if (max_row + 1) * (max_col + 1) <= 8 * (len(s.cells) if s else 0) + 8 * len(placed) + (1 << 20):
+            grid = _Slots(max_row, max_col)
+            for k, i in placed:
+                grid.index[k[1], k[2]], grid.numeric[k[1], k[2]] = i, self.numeric[k]
+            for k in dynamic:
+                grid.dynamic[k[1], k[2]] = True
+        self._slot_grids[sheet] = grid
+        return grid
+
+    def _place(self, cells, start, numeric):
+        """Record in the grids where a group's cells now sit in V."""
+        grid = self._slot_grids.get(cells[0][0]) if cells else None
+        if grid is not None:
+            rows = np.array([k[1] for k in cells])
+            cols = np.array([k[2] for k in cells])
+            grid.index[rows, cols] = np.arange(start, start + len(cells))
+            grid.numeric[rows, cols] = numeric
 
     # -- running it ----------------------------------------------------------------------------------
     def _forward(self, x):
@@ -542,8 +684,10 @@ class Program:
             if g is None:
                 continue
             if node.gather is not None:
-                flat_idx, dyn = node.gather
-                gd = g[..., dyn]
+                flat_idx, where = node.gather          # where: the gathered cells that move (None: all)
+                gd = g.reshape(batch + (-1,))
+                if where is not None:
+                    gd = gd[..., where]
                 if batch:
                     np.add.at(gV, (slice(None), flat_idx), gd)
                 else:
@@ -583,11 +727,6 @@ class Program:
                 gV[b, self.out_index[r]] = 1.0
         return y[rows], self._backward(V, vals, gV).copy()
 
-    def reads_any(self, cells) -> bool:
-        """Whether the program reads any of `cells` (through its references)."""
-        rects = _rectangles(list(cells)) if cells else []
-        return any(_overlap(a, b) for a in self.read_ranges for b in rects)
-
     def linear_form(self, rows=None) -> tuple[np.ndarray, np.ndarray]:
         """For an affine program, (A, b) with outputs = A x + b exactly (A from the reverse
         sweep, which for affine formulas does not depend on x)."""
@@ -597,8 +736,35 @@ class Program:
 
 
 def compile_program(ev: Evaluator, x_cells: list, outputs: list) -> Program:
-    """Compile the formulas from `x_cells` to `outputs` (lists of (sheet, row, col))."""
-    return Program(ev, x_cells, outputs)
+    """Compile the formulas from `x_cells` to `outputs` (lists of (sheet, row, col)): by
+    the plan's groups, or, where a group holds cells the outputs do not need and that
+    cannot be compiled, cell by cell."""
+    try:
+        return Program(ev, x_cells, outputs)
+    except FormulaError:
+        return Program(ev, x_cells, outputs, by_groups=False)
+
+
+class _Slots:
+    """Grids over one sheet: each cell's slot in V (-1: none yet), whether the value there
+    is a number, and whether the cell is dynamic."""
+
+    def __init__(self, max_row, max_col):
+        self.max_row, self.max_col = max_row, max_col
+        self.index = np.full((max_row + 1, max_col + 1), -1, np.int64)
+        self.numeric = np.zeros((max_row + 1, max_col + 1), bool)
+        self.dynamic = np.zeros((max_row + 1, max_col + 1), bool)
+
+
+def _refs_of(ranges: list) -> Refs:
+    """Ranges worked out one host at a time, as the group evaluator's Refs."""
+    if any(r.sheet != ranges[0].sheet for r in ranges):
+        raise FormulaError("a formula block whose ranges move from sheet to sheet")
+    if any(r.shape != ranges[0].shape for r in ranges):
+        raise FormulaError("a formula block whose ranges change size from cell to cell")
+    h, w = ranges[0].shape
+    return Refs(ranges[0].sheet, np.array([r.r1 for r in ranges], np.int64),
+                np.array([r.c1 for r in ranges], np.int64), h, w, np.ones(len(ranges), bool))
 
 
 def _pad(g, shape):
@@ -636,16 +802,6 @@ def _rectangles(cells) -> list[Range]:
         else:
             merged.append(rng)
     return merged
-
-
-def _rectangles_of(ranges: list) -> list:
-    """The bounding boxes of a block's ranges, one per sheet (a cheap over-estimate)."""
-    out: dict = {}
-    for r in ranges:
-        b = out.get(r.sheet)
-        out[r.sheet] = r if b is None else Range(r.sheet, min(b.r1, r.r1), min(b.c1, r.c1), max(b.r2, r.r2),
-                                                   max(b.c2, r.c2))
-    return list(out.values())
 
 
 def _overlap(a: Range, b: Range) -> bool:

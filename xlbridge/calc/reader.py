@@ -21,9 +21,11 @@ values. The input file is only ever read.
 
 from __future__ import annotations
 
+import gc
 import posixpath
 import re
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree.ElementTree import ParseError, XMLPullParser, fromstring
@@ -33,12 +35,20 @@ from xlbridge.calc.values import XlError
 from xlbridge.errors import XlbridgeInputError
 
 # Limits. A course workbook is well under 1 MB zipped and 10 MB expanded; these leave room
-# for a 300x300 crosstab with 20 factors and still keep memory under about 1 GB.
+# for a 300x300 crosstab with 20 factors and keep a whole evaluation or solve under 1 GB
+# (benchmarks/solver_memory.py measures it). Memory follows what is kept, not the XML:
+# about 550 bytes a cell read and evaluated, a byte a character of text, and for each
+# distinct formula (not a copy of another) some 6 kB of parse tree, closures and plan, which
+# is why those have a budget of their own.
 MAX_MEMBERS = 10_000
 MAX_TOTAL_BYTES = 512 * 2**20      # everything expanded together
 MAX_MEMBER_BYTES = 256 * 2**20     # one part expanded
 MAX_SHEET_BYTES = 100 * 2**20      # one sheet's XML
-MAX_CELLS = 2_000_000              # cells kept, all sheets together (about 250 bytes each)
+MAX_CELLS = 1_250_000              # cells kept, all sheets together
+MAX_TEXT = 64 * 2**20              # characters of text kept: formulas and strings
+MAX_FORMULA_LENGTH = 8192          # one formula: Excel's own limit
+MAX_FORMULAS = 20_000              # distinct formulas compiled (plan.py): some 6 kB each
+MAX_FORMULA_TEXT = 2**20           # and their text, in characters
 MAX_RATIO = 200                    # expanded / compressed, for parts larger than 1 MiB
 RATIO_FLOOR = 2**20
 CHUNK = 1 << 20
@@ -111,6 +121,8 @@ class WorkbookData:
     names: list
     workbook_part: str
     tables: dict = field(default_factory=dict)    # lower-case table name -> Table
+    # What every evaluation of these formulas shares, made once: trees, the plan (plan.py).
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     def sheet(self, title: str) -> Sheet:
         for s in self.sheets:
@@ -270,7 +282,7 @@ def split_cell(ref: str) -> tuple[int, int]:
     return int(m.group(2)), n
 
 
-def _shared_strings(z: SafeZip, part: str | None) -> list[str]:
+def _shared_strings(z: SafeZip, part: str | None, budget) -> list[str]:
     if part is None or part not in z.names:
         return []
     # A string item is <t> or rich-text runs <r><t>..</t></r>; phonetic runs (<rPh>) are not text.
@@ -278,6 +290,7 @@ def _shared_strings(z: SafeZip, part: str | None) -> list[str]:
     for _, el in z.events(part, ()):
         if el.tag == f"{NS}si":
             out.append("".join(t.text or "" for t in el.iter(f"{NS}t") if t not in _phonetic(el)))
+            budget.text(len(out[-1]), "shared strings")
             el.clear()
     return out
 
@@ -315,12 +328,18 @@ def _cell_value(c, t, strings, path):
 
 class _Budget:
     def __init__(self, path):
-        self.path, self.cells = path, 0
+        self.path, self.cells, self.chars = path, 0, 0
 
     def spend(self, n, where):
         self.cells += n
         if self.cells > MAX_CELLS:
             _fail(self.path, f"{where}: more than {MAX_CELLS:,} cells, the most this tool reads")
+
+    def text(self, n, where):
+        self.chars += n
+        if self.chars > MAX_TEXT:
+            _fail(self.path, f"{where}: more than {MAX_TEXT:,} characters of formulas and text, the most this "
+                             "tool reads")
 
 
 _COLS: dict = {}
@@ -407,7 +426,7 @@ def _read_sheet(z: SafeZip, sheet: Sheet, strings: list[str], budget: _Budget):
         _fail(z.path, f"sheet '{sheet.title}' is {info.file_size / 2**20:.0f} MB of XML, more than the "
                       f"{MAX_SHEET_BYTES // 2**20} MB this tool reads")
     shared_anchor: dict = {}
-    pending = []
+    pending, arrays = [], []
     cells = sheet.cells
     path = z.path
     where = f"sheet '{sheet.title}'"
@@ -415,6 +434,7 @@ def _read_sheet(z: SafeZip, sheet: Sheet, strings: list[str], budget: _Budget):
         if kind == "dimension":
             _check_dimension(path, sheet, block)
             continue
+        row_digits = row_number = None
         for row in block.iter(_ROW):
             budget.spend(len(row), where)
             row_r = row.get("r")
@@ -426,17 +446,37 @@ def _read_sheet(z: SafeZip, sheet: Sheet, strings: list[str], budget: _Budget):
                     if ref is None:                    # optional: the next cell of the row
                         raise ValueError("no r attribute")
                     letters = ref.rstrip("0123456789")
-                    rc = (int(ref[len(letters):]), _col(letters.lstrip("$")))
+                    digits = ref[len(letters):]
+                    if digits != row_digits:       # one int object for the cells of a row
+                        row_digits, row_number = digits, int(digits)
+                    rc = (row_number, _col(letters.lstrip("$")))
                 except ValueError:
                     _fail(path, f"{where}: bad or missing cell reference {str(ref)[:20]!r} in row {row_r}")
                 t = c.get("t")
                 f = c.find(_F)
-                if f is None:
+                if t is None or t == "n":          # a number, or no value: most cells
+                    v = c.find(_V)
+                    v = None if v is None else v.text
+                    try:
+                        value = None if v is None else float(v)
+                    except ValueError:
+                        _fail(path, f"cell {ref}: number expected, got {v[:20]!r}")
+                else:
                     value = _cell_value(c, t, strings, path)
+                if f is None:
                     if value is not None:
                         cells[rc] = Cell(value)
+                        if t == "inlineStr" or t == "str":
+                            budget.text(len(value), where)
                     continue
-                cell = Cell(_cell_value(c, t, strings, path))
+                cell = Cell(value)
+                if f.text:
+                    if len(f.text) > MAX_FORMULA_LENGTH:
+                        _fail(path, f"{where}: cell {ref} holds a formula of {len(f.text):,} characters, longer than "
+                                    f"the {MAX_FORMULA_LENGTH:,} Excel allows")
+                    budget.text(len(f.text), where)
+                elif type(value) is str:
+                    budget.text(len(value), where)
                 kind = f.get("t")
                 if kind == "shared":
                     si = f.get("si")
@@ -447,6 +487,7 @@ def _read_sheet(z: SafeZip, sheet: Sheet, strings: list[str], budget: _Budget):
                         pending.append((rc, si))
                 elif kind == "array":
                     cell.formula, cell.host, cell.array_ref = f.text, rc, f.get("ref")
+                    arrays.append(cell)
                 elif f.text:
                     cell.formula, cell.host = f.text, rc
                 cells[rc] = cell
@@ -455,9 +496,33 @@ def _read_sheet(z: SafeZip, sheet: Sheet, strings: list[str], budget: _Budget):
             _fail(path, f"{where}: shared formula {si} has no anchor cell")
         anchor, text = shared_anchor[si]
         cells[rc].formula, cells[rc].host = text, anchor
+    for cell in arrays:
+        _spread_array(path, where, cells, cell, budget)
     if cells:
         sheet.max_row = max(r for r, _ in cells)
         sheet.max_col = max(c for _, c in cells)
+
+
+def _spread_array(path, where, cells, anchor: Cell, budget):
+    """An array formula over several cells (Excel stores its text in the first cell only):
+    every other cell of its range gets a formula for its own element of the array, the
+    anchor's formula with references made absolute, so it means the same in every cell."""
+    from xlbridge.calc.parse import absolute
+    a, _, b = (anchor.array_ref or "").partition(":")
+    try:
+        (r1, c1), (r2, c2) = split_cell(a), split_cell(b or a)
+    except ValueError:
+        _fail(path, f"{where}: array formula with a bad range {anchor.array_ref!r}")
+    if (r1, c1) != anchor.host or (r1, c1) == (r2, c2) or not anchor.formula:
+        return
+    budget.spend((r2 - r1 + 1) * (c2 - c1 + 1), where)
+    text = f"_XLBRIDGE.ARRAYPART(({absolute(anchor.formula)}),ROW()-{r1 - 1},COLUMN()-{c1 - 1})"
+    for r in range(r1, r2 + 1):
+        for c in range(c1, c2 + 1):
+            if (r, c) != (r1, c1):
+                cell = cells.get((r, c)) or Cell()
+                cell.formula, cell.host = text, (r1, c1)
+                cells[(r, c)] = cell
 
 
 def _check_dimension(path, sheet, ref):
@@ -499,12 +564,32 @@ def read_parts(z: SafeZip) -> tuple[str, dict]:
     return wb_part, {s.get("name"): rels.get(s.get(f"{RNS}id"), (None,))[0] for s in root.iter(f"{NS}sheet")}
 
 
+@contextmanager
+def paused_gc():
+    """Pause Python's cyclic garbage collector while building a million small objects that
+    hold no cycles (cells, trees, values): otherwise each of its passes walks them all again,
+    which costs more than half the time of reading a big workbook. Reference counting still
+    frees everything as usual."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def read_workbook(path) -> WorkbookData:
     """Read sheets, cells (values and formulas), defined names and tables of an .xlsx/.xlsm.
 
     Raises XlbridgeInputError (one line: file and problem) for anything that is not a sound
     workbook, including zip bombs, XML entity tricks and sheets past the size limits.
     """
+    with paused_gc():
+        return _read_workbook(path)
+
+
+def _read_workbook(path) -> WorkbookData:
     z = SafeZip(Path(path))
     try:
         wb_part = _office_document(z)
@@ -512,7 +597,8 @@ def read_workbook(path) -> WorkbookData:
         if root.tag != f"{NS}workbook":
             _fail(z.path, "not a workbook (the main part is not a spreadsheet; .xlsb and .ods are not supported)")
         rels = _rels(z, wb_part)
-        strings = _shared_strings(z, next((t for t, k in rels.values() if t.endswith("sharedStrings.xml")), None))
+        budget = _Budget(z.path)
+        strings = _shared_strings(z, next((t for t, k in rels.values() if t.endswith("sharedStrings.xml")), None), budget)
         sheets = []
         for s in root.iter(f"{NS}sheet"):
             target = rels.get(s.get(f"{RNS}id"), (None,))[0]
@@ -530,7 +616,6 @@ def read_workbook(path) -> WorkbookData:
                 _fail(z.path, f"defined name '{dn.get('name')}' has a bad sheet scope {local!r}")
             names.append(DefinedName(name=dn.get("name", ""), text=(dn.text or "").strip(), sheet=scope,
                                      hidden=dn.get("hidden") in ("1", "true")))
-        budget = _Budget(z.path)
         tables = {}
         for sheet in sheets:
             if sheet.part.endswith(".xml") and "worksheets/" in sheet.part:

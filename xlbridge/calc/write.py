@@ -15,7 +15,6 @@ import math
 import re
 import zipfile
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 from xlbridge.calc.parse import column_letters as get_column_letter
 from xlbridge.calc.reader import SafeZip, read_parts, split_cell
@@ -26,6 +25,13 @@ _CELL = re.compile(r"<c\b([^>]*?)(/>|>(.*?)</c>)", re.S)
 _R_ATTR = re.compile(r'\br="([A-Z]+\d+)"')
 _T_ATTR = re.compile(r'\s+t="[^"]*"')
 _F_ELEM = re.compile(r"<f\b[^>]*/>|<f\b[^>]*>.*?</f>", re.S)
+_ROW = re.compile(r"<row\b([^>]*?)(/>|>.*?</row>)", re.S)
+_ROW_R = re.compile(r'\br="(\d+)"')
+
+
+def escape(text: str) -> str:
+    """Text for XML content (xml.sax.saxutils has the same, but imports urllib and http)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _cell_xml(ref: str, attrs: str, formula: str | None, value) -> str:
@@ -51,10 +57,12 @@ def _cell_xml(ref: str, attrs: str, formula: str | None, value) -> str:
 
 
 def _patch_sheet(xml: str, updates: dict[tuple[int, int], object]) -> str:
-    """Rewrite the <c> elements named in `updates` ((row, col) -> value); add missing ones."""
+    """Rewrite the <c> elements named in `updates` ((row, col) -> value); add missing ones.
+    Rows holding no updated cell are copied as they are, unread."""
     todo = dict(updates)
+    rows = {r for r, _ in updates}
 
-    def repl(m):
+    def cell(m):
         attrs = m.group(1)
         r = _R_ATTR.search(attrs)
         if r is None:
@@ -66,7 +74,13 @@ def _patch_sheet(xml: str, updates: dict[tuple[int, int], object]) -> str:
         f = _F_ELEM.search(inner)
         return _cell_xml(r.group(1), attrs, f.group(0) if f else None, todo.pop(rc))
 
-    xml = _CELL.sub(repl, xml)
+    def row(m):
+        r = _ROW_R.search(m.group(1))
+        if r is not None and int(r.group(1)) not in rows:
+            return m.group(0)
+        return _CELL.sub(cell, m.group(0))
+
+    xml = _ROW.sub(row, xml)
     if todo:
         xml = _insert_cells(xml, todo)
     return xml

@@ -341,24 +341,19 @@ class _Session:
     def updates(self) -> tuple[dict, int]:
         """{cell: value} for the changing cells and every formula cell whose cached value
         changes, and how many formula cells could not be evaluated (the copy then asks for
-        recalculation on opening). The cells each model's program computes are taken from
-        it in bulk; the interpreter fills in the rest."""
-        ev = self.evaluator()
-        for program, x_cells, x in self.solved:
-            others = [k for q, xc, _ in self.solved if q is not program for k in xc]
-            if not program.reads_any(others):
-                ev.vals.update(program.cell_values(x))
+        recalculation on opening). Only the formula cells that depend on the changing cells
+        are recomputed, in bulk (calc.sweep.refresh); the others keep their stored values."""
+        from xlbridge.calc.sweep import refresh
+        values, problems = refresh(self.wb, self.overrides)
         out = dict(self.overrides)
-        values = ev.values()
-        failed = 0
+        stored = {s.title: s.cells for s in self.wb.sheets}
         for key, v in values.items():
-            if key in ev.problems:
-                failed += 1
+            if key in problems:
                 continue
-            cell = self.wb.sheets[[s.title for s in self.wb.sheets].index(key[0])].cells.get((key[1], key[2]))
+            cell = stored[key[0]].get((key[1], key[2]))
             if cell is None or not _same(v, cell.value):
                 out[key] = v
-        return out, failed
+        return out, len(problems)
 
 
 def _error_origin(ev, key):

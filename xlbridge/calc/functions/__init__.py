@@ -9,6 +9,11 @@ Each entry holds, side by side, the two ways a function is computed:
   numpy program over a block of cells whose inputs move with the Solver's changing cells,
   with its exact derivative (a vector-Jacobian product) beside its forward formula, and
   whether it is linear. Functions without one are constants for a solve: evaluated once.
+- `vec` (set with the path of a function applied number by number): the path's numpy
+  forward form, which the interpreter and group evaluation (vector.py) apply to a block of
+  numbers at once; only where numpy gives what `impl` gives to the bit on any machine
+  (IEEE arithmetic, square roots, floors: not exp or pow, whose numpy forms may differ in
+  the last bit, by CPU). Without one, a block is mapped through `impl` number by number.
 
 Argument kinds (one letter per argument; a trailing '*' repeats the last one, and in 'a|as'
 the part after '|' repeats, as SUMIFS's range/criterion pairs do):
@@ -40,6 +45,7 @@ class Function:
     args: str                    # argument kinds, see above
     ctx: bool = False            # impl takes the evaluation context first (host cell, workbook)
     path: object = None          # the decision path: path(builder, args, N) -> node
+    vec: object = None           # numpy form number by number: vec(*float arrays) -> array
     volatile: bool = False       # recomputed on every recalculation (TODAY, NOW)
 
     def kinds(self, n: int) -> str:
@@ -70,10 +76,12 @@ def function(names: str, args: str, ctx: bool = False, volatile: bool = False):
 
 
 def path(names: str):
-    """Register the decision-path builder of functions already registered with `function`."""
+    """Register the decision-path builder of functions already registered with `function`
+    (and, for one made by `elementwise`, its numpy form as `vec`)."""
     def deco(fn):
         for name in names.split():
             FUNCTIONS[name].path = fn
+            FUNCTIONS[name].vec = getattr(fn, "vec", None)
         return fn
     return deco
 
@@ -90,8 +98,9 @@ def unbroadcast(g: np.ndarray, shape: tuple) -> np.ndarray:
     return g
 
 
-def elementwise(fwd, deriv, linear: bool = False):
-    """A path for a function applied cell by cell: fwd(*xs) and d fwd / d x_i = deriv(i, out, *xs)."""
+def elementwise(fwd, deriv, linear: bool = False, exact: bool = False):
+    """A path for a function applied cell by cell: fwd(*xs) and d fwd / d x_i = deriv(i, out, *xs).
+    `exact`: fwd gives what the interpreter gives, to the bit (so it also serves as `vec`)."""
     def build(b, args, N):
         xs = [b.num(a) for a in args]
         shape = np.broadcast_shapes(*(b.shape(x) for x in xs))
@@ -101,6 +110,7 @@ def elementwise(fwd, deriv, linear: bool = False):
                          for i, v in enumerate(vals))
         affine = linear and all(b.affine(x) for x in xs)
         return b.dyn(fwd, vjp, xs, shape, affine=affine)
+    build.vec = fwd if exact else None
     return build
 
 

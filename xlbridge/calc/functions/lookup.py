@@ -156,6 +156,43 @@ def _indirect(ev, host, text, a1=None):
     raise CellError("#REF!")
 
 
+@function("_XLBRIDGE.ARRAYPART", "vii", ctx=True)
+def _array_part(ev, host, base, i, j):
+    """Cell (i, j) of an array formula over several cells (the reader writes these): the
+    element of the array the formula gives, by Excel's rules: an array of one row or one
+    column fills the whole range, a cell beyond the array shows #N/A."""
+    arr = ev.values_of(base)
+    h, w = arr.shape
+    i, j = (1 if h == 1 else i), (1 if w == 1 else j)
+    if not (1 <= i <= h and 1 <= j <= w):
+        raise CellError("#N/A")
+    return arr[i - 1, j - 1]
+
+
+@path("_XLBRIDGE.ARRAYPART")
+def _p_array_part(b, args, N):
+    base, i, j = args
+    if not (b.is_static(i) and b.is_static(j)):
+        raise FormulaError("an array formula's cell positions must be data")
+    x = b.num(base)
+    _, h, w = b.shape(x)
+    ii = np.array([1 if h == 1 else int(float(v)) for v in b.static_values(i).reshape(N)])
+    jj = np.array([1 if w == 1 else int(float(v)) for v in b.static_values(j).reshape(N)])
+    if ((ii < 1) | (ii > h) | (jj < 1) | (jj > w)).any():
+        raise FormulaError("array formula cells beyond the array (#N/A)")
+    rows, ii, jj = np.arange(N), ii - 1, jj - 1
+
+    def fwd(u):
+        return u[..., rows, ii, jj].reshape(u.shape[:-3] + (N, 1, 1))
+
+    def vjp(g, out, u):
+        gu = np.zeros(g.shape[:-3] + u.shape[-3:])
+        gu[..., rows, ii, jj] = g[..., 0, 0]
+        return (gu,)
+    numeric = np.broadcast_to(b.numeric_mask(base), (N, h, w))[rows, ii, jj].reshape(N, 1, 1)
+    return b.dyn(fwd, vjp, [x], (N, 1, 1), affine=b.affine(x), numeric=numeric)
+
+
 @function("CHOOSE", "iL*")
 def _choose(k, *options):
     if not 1 <= k <= len(options):

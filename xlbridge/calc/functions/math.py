@@ -35,14 +35,13 @@ def _unit(i, out, *v):
     return 1.0
 
 
-path("+")(elementwise(np.add, _unit, linear=True))
-path("-")(elementwise(np.subtract, lambda i, out, a, b: 1.0 if i == 0 else -1.0, linear=True))
-path("neg")(elementwise(np.negative, lambda i, out, a: -1.0, linear=True))
-path("pos")(elementwise(lambda a: a, _unit, linear=True))
-path("%")(elementwise(lambda a: a / 100, lambda i, out, a: 0.01, linear=True))
+path("+")(elementwise(np.add, _unit, linear=True, exact=True))
+path("-")(elementwise(np.subtract, lambda i, out, a, b: 1.0 if i == 0 else -1.0, linear=True, exact=True))
+path("neg")(elementwise(np.negative, lambda i, out, a: -1.0, linear=True, exact=True))
+path("pos")(elementwise(lambda a: a, _unit, linear=True, exact=True))
+path("%")(elementwise(lambda a: a / 100, lambda i, out, a: 0.01, linear=True, exact=True))
 
 
-@path("*")
 def _p_mul(b, args, N):
     x, y = (b.num(a) for a in args)
     node = elementwise(np.multiply, lambda i, out, a, c: c if i == 0 else a)(b, args, N)
@@ -50,12 +49,19 @@ def _p_mul(b, args, N):
     return node
 
 
-@path("/")
+_p_mul.vec = np.multiply
+path("*")(_p_mul)
+
+
 def _p_div(b, args, N):
     x, y = (b.num(a) for a in args)
     node = elementwise(np.divide, lambda i, out, a, c: 1.0 / c if i == 0 else -out / c)(b, args, N)
     node.affine = b.affine(x) and b.is_const(y)
     return node
+
+
+_p_div.vec = np.divide
+path("/")(_p_div)
 
 
 def _d_pow(i, out, a, c):
@@ -89,7 +95,7 @@ for _op in ("=", "<>", "<", ">", "<=", ">="):
 
 # --- one number in, one out -------------------------------------------------------------------
 
-def _unary(names, fn, domain=None, np_fn=None, deriv=None):
+def _unary(names, fn, domain=None, np_fn=None, deriv=None, exact=False):
     def impl(x):
         if domain is not None and not domain(x):
             raise CellError("#NUM!")
@@ -99,14 +105,14 @@ def _unary(names, fn, domain=None, np_fn=None, deriv=None):
             raise CellError("#NUM!") from None
     function(names, "n")(impl)
     if np_fn is not None:
-        path(names)(elementwise(np_fn, None if deriv is None else (lambda i, out, x: deriv(x, out))))
+        path(names)(elementwise(np_fn, None if deriv is None else (lambda i, out, x: deriv(x, out)), exact=exact))
 
 
-_unary("SQRT", math.sqrt, lambda x: x >= 0, np.sqrt, lambda x, out: 0.5 / out)
+_unary("SQRT", math.sqrt, lambda x: x >= 0, np.sqrt, lambda x, out: 0.5 / out, exact=True)
 _unary("EXP", math.exp, None, np.exp, lambda x, out: out)
 _unary("LN", math.log, lambda x: x > 0, np.log, lambda x, out: 1.0 / x)
 _unary("LOG10", math.log10, lambda x: x > 0, np.log10, lambda x, out: 1.0 / (x * math.log(10)))
-_unary("ABS", abs, None, np.abs, lambda x, out: np.sign(x))
+_unary("ABS", abs, None, np.abs, lambda x, out: np.sign(x), exact=True)
 _unary("SIGN", lambda x: float((x > 0) - (x < 0)), None, np.sign, lambda x, out: 0.0)
 _unary("TANH", math.tanh, None, np.tanh, lambda x, out: 1.0 - out * out)
 _unary("SIN", math.sin, None, np.sin, lambda x, out: np.cos(x))
@@ -119,7 +125,7 @@ _unary("SINH", math.sinh, None, np.sinh, lambda x, out: np.cosh(x))
 _unary("COSH", math.cosh, None, np.cosh, lambda x, out: np.sinh(x))
 _unary("DEGREES", math.degrees, None, np.degrees, lambda x, out: 180 / math.pi)
 _unary("RADIANS", math.radians, None, np.radians, lambda x, out: math.pi / 180)
-_unary("INT", lambda x: float(math.floor(x)), None, np.floor, lambda x, out: 0.0)
+_unary("INT", lambda x: float(math.floor(x)), None, np.floor, lambda x, out: 0.0, exact=True)
 _unary("FACT", lambda x: float(math.factorial(int(x))), lambda x: 0 <= x < 171)
 _unary("EVEN", lambda x: math.copysign(2 * math.ceil(abs(x) / 2), x))
 _unary("ODD", lambda x: math.copysign(max(1, 2 * math.ceil((abs(x) + 1) / 2) - 1), x))
@@ -169,7 +175,7 @@ def _mod(a, b):
 
 
 path("MOD")(elementwise(lambda a, m: a - m * np.floor(a / m),
-                        lambda i, out, a, m: 1.0 if i == 0 else -np.floor(a / m)))
+                        lambda i, out, a, m: 1.0 if i == 0 else -np.floor(a / m), exact=True))
 
 
 @function("QUOTIENT", "nn")
@@ -189,7 +195,7 @@ def _round(x, d=None):
 
 
 path("ROUND")(elementwise(lambda x, d: np.sign(x) * np.floor(np.abs(x) * 10.0 ** d + 0.5) / 10.0 ** d,
-                          lambda i, out, x, d: 0.0))
+                          lambda i, out, x, d: 0.0))        # not exact: Excel rounds the decimal shown
 
 
 @function("ROUNDUP", "nn")
@@ -338,16 +344,17 @@ path("SUMX2PY2")(_p_paired(lambda u, v: u * u + v * v, lambda u, v: (2 * u, 2 * 
 def _sumproduct(*arrs):
     if any(a.shape != arrs[0].shape for a in arrs):
         raise CellError("#VALUE!")
-    prod = np.ones(arrs[0].shape)
+    prod = None
     for a in arrs:
-        vals = np.zeros(a.shape)
-        for i, v in np.ndenumerate(a):
-            if isinstance(v, str) and type(v).__name__ == "XlError":
-                raise CellError(v)
-            if is_number(v):
-                vals[i] = v                       # text, logicals and empty cells count as 0
-        prod *= vals
-    return math.fsum(prod.ravel())
+        xs = a.ravel().tolist()
+        if not all(type(v) is float for v in xs):       # text, logicals and empty cells count as 0
+            for v in xs:
+                if isinstance(v, str) and type(v).__name__ == "XlError":
+                    raise CellError(v)
+            xs = [float(v) if is_number(v) else 0.0 for v in xs]
+        x = np.array(xs, dtype=float)
+        prod = x if prod is None else prod * x
+    return math.fsum(prod.tolist())
 
 
 @path("SUMPRODUCT")
