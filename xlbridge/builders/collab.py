@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 from openpyxl import Workbook
+from openpyxl.chart import Reference
 from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter as col_letter
 
+from xlbridge.builders.charts import scatter_chart
 from xlbridge.builders.common import loss_cell, name_block, sheet_kind, sheet_title, write_block
 from xlbridge.contracts.collab import COLLAB, GRID
 from xlbridge.data import CROSSTAB_SIZE, Crosstab, Ratings, crosstab
@@ -416,6 +418,12 @@ def _lookup_sheet(wb, ct: Crosstab, start: StartValues, y_range=None):
     paint(ws, f"{a1(oh + 4, tc + 1)}:{a1(oh + 4, tc + K)}", "output")
     name_block(wb, ws, "onehot_product", oh + 4, tc + 1, oh + 4, tc + K)
     note(ws.cell(oh + 4, tc + 1), "A one-hot row times the factor matrix picks out one row: an embedding lookup is a matrix product.")
+
+    # Predicted against actual: after Solver the points gather round the diagonal.
+    ws.add_chart(scatter_chart("predicted vs actual rating", "rating", "prediction",
+                               Reference(ws, min_col=3, min_row=r0, max_row=r1),
+                               Reference(ws, min_col=c_pred, min_row=r0, max_row=r1), "ratings"),
+                 a1(oh + 6, tc))
 
     changing = [range_ref(title, tr_u + 1, tc + 1, tr_u + U, tc + K + 1),
                 range_ref(title, tr_m + 1, tc + 1, tr_m + M, tc + K + 1)]

@@ -30,10 +30,11 @@ from pathlib import Path
 from typing import ClassVar, Mapping
 
 from openpyxl import Workbook
-from openpyxl.chart import LineChart, Reference
+from openpyxl.chart import Reference
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from xlbridge.builders.charts import line_chart
 from xlbridge.builders.common import sheet_kind
 from xlbridge.contracts.graddesc import GRADDESC
 from xlbridge.errors import XlbridgeInputError
@@ -342,7 +343,9 @@ def _data_sheet(wb, data) -> None:
     widths(ws, {"A": 10, "B": 8, "C": 9, "D": 10})
 
 
-def _optimizer_sheet(wb, title: str, optimizer: str, hp: dict, config: GraddescConfig, n: int) -> None:
+def _optimizer_sheet(wb, title: str, optimizer: str, hp: dict, config: GraddescConfig, n: int
+                     ) -> tuple[Reference, Reference]:
+    """One optimizer's sheet; returns its mean loss per epoch and the epoch numbers (for charts)."""
     ws = wb.create_sheet(title)
     sheet_kind(wb, ws, "optimizer")
     cols = columns(optimizer)
@@ -428,15 +431,12 @@ def _optimizer_sheet(wb, title: str, optimizer: str, hp: dict, config: GraddescC
         ws.cell(r, pc + 1, f"=AVERAGE({lc}{first + e * n}:{lc}{first + (e + 1) * n - 1})")
     paint(ws, f"{pv}{top + 1}:{pv}{top + config.epochs}", "output", number_format="0.000")
     add_name(wb, "epoch_loss", range_ref(title, top + 1, pc + 1, top + config.epochs, pc + 1), sheet=ws)
-    chart = LineChart()
-    chart.title = f"{title}: mean loss per epoch"
-    chart.y_axis.title = "mean squared error"
-    chart.x_axis.title = "epoch"
-    chart.add_data(Reference(ws, min_col=pc + 1, min_row=top, max_row=top + config.epochs), titles_from_data=True)
-    chart.set_categories(Reference(ws, min_col=pc, min_row=top + 1, max_row=top + config.epochs))
-    chart.height, chart.width = 7, 12
-    ws.add_chart(chart, f"{get_column_letter(pc + 3)}3")
+    epoch_loss = Reference(ws, min_col=pc + 1, min_row=top + 1, max_row=top + config.epochs)
+    epochs = Reference(ws, min_col=pc, min_row=top + 1, max_row=top + config.epochs)
+    ws.add_chart(line_chart(f"{title}: mean loss per epoch", "epoch", "mean squared error", {"mean loss": epoch_loss},
+                            epochs), f"{get_column_letter(pc + 3)}3")
     widths(ws, {pl: 24, pv: 12})
+    return epoch_loss, epochs
 
 
 class _Panel:
@@ -508,10 +508,14 @@ def build_graddesc(path, config: GraddescConfig | None = None) -> Path:
 
     wb = Workbook()
     wb.remove(wb.active)
-    intro_sheet(wb, "Gradient descent: y = a·x + b, from SGD to Adam", _INTRO)
+    intro = intro_sheet(wb, "Gradient descent: y = a·x + b, from SGD to Adam", _INTRO)
     _data_sheet(wb, data)
+    losses = {}
     for title, optimizer in SHEETS.items():
-        _optimizer_sheet(wb, title, optimizer, hparams[optimizer], config, config.n_points)
+        losses[title], epochs = _optimizer_sheet(wb, title, optimizer, hparams[optimizer], config, config.n_points)
+    # Every optimizer's loss on one chart, under the intro text: which one gets there first.
+    intro.add_chart(line_chart("mean loss per epoch, every optimizer", "epoch", "mean squared error (log scale)",
+                               losses, epochs, log_y=True), f"B{intro.max_row + 2}")
     for ws in wb.worksheets:
         print_on_one_page(ws)
     set_workbook_kind(wb, GRADDESC.kind)
