@@ -153,8 +153,8 @@ def _killed(cmd, cwd, delay, writing: Path | None = None) -> int:
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     if writing is not None:
         mine = f".~xlbridge-{proc.pid}-"
-        while proc.poll() is None and not any(p.name.startswith(mine) for p in writing.glob(".~xlbridge-*")):
-            time.sleep(0.005)
+        while proc.poll() is None and not any(name.startswith(mine) for name in os.listdir(writing)):
+            time.sleep(0.0005)   # a fast write lasts a few milliseconds
     try:
         proc.wait(timeout=delay)
     except subprocess.TimeoutExpired:
@@ -228,13 +228,14 @@ def test_solve_killed_at_random_moments(tmp_path):
     from xlbridge.data import synthetic_ratings
 
     folder = tmp_path / "books"
-    book = build_collab(synthetic_ratings(), folder / "c.xlsx", CollabConfig(n_users=6, n_movies=6, n_factors=2))
+    # big enough that writing the solved copy takes a while to catch in the act
+    book = build_collab(synthetic_ratings(), folder / "c.xlsx", CollabConfig(n_users=40, n_movies=40, n_factors=3))
     before = book.read_bytes()
     cmd = [sys.executable, "-m", "xlbridge", "solve", str(book), "--no-check", "--force", "--sheet", "dotprod",
            "--out", str(folder / "solved.xlsx")]
     full = _timed(cmd, tmp_path)
     (folder / "solved.xlsx").unlink()
-    for killed, why in _killed_runs(cmd, tmp_path, folder, full, writing_delay=0.05):
+    for killed, why in _killed_runs(cmd, tmp_path, folder, full, writing_delay=0.01):
         assert book.read_bytes() == before, why
         _check_after_kill(folder, killed, ["c.xlsx", "solved.xlsx"], why)
     done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
