@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .solver_baseline import REPO, baseline_tree, machine_factor, python
+from .baseline import REPO, baseline_tree, machine_factor, python
 
 TARGETS = {"graddesc.xlsx": 1.0, "collab_filter.xlsx": 0.3, "char_rnn.xlsx": 0.3}
 

@@ -1,7 +1,7 @@
 """Benchmark: the main command and `xlbridge check` against #11's targets, beside the engine
 as it was before this change, measured in the same run.
 
-    python -m xlbridge.benchmarks.main_command [--repeat 3]
+    python -m xlbridge.benchmarks.main_command [--repeat 3] [--base REV]
 
 Rows (each a fresh `python -m xlbridge ...` process, wall clock):
 
@@ -9,7 +9,7 @@ Rows (each a fresh `python -m xlbridge ...` process, wall clock):
                      (target 6 s on the 2-core machine)
     check            the three committed workbooks (target 3 s)
 
-"before" is the merge base with main (unpacked with git archive into a temporary folder):
+"before" is --base (by default the merge base with main; unpacked by baseline.py):
 `soffice --convert-to` per call and openpyxl reading the copies back, on the same workbooks.
 The machine is shared, so now and before alternate, `--repeat` times each, and the median is
 printed with the range. Floors from the same run say what no engine can remove: importing
@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 
 import xlbridge
+
+from .baseline import baseline_tree
 
 REPO = Path(xlbridge.__file__).resolve().parents[1]
 BOOKS = [REPO / "workbooks" / n for n in ("graddesc.xlsx", "collab_filter.xlsx", "char_rnn.xlsx")]
@@ -73,27 +75,13 @@ def timed(cmd: list[str], pythonpath: Path, cwd: Path) -> tuple[float, int, str]
     return time.perf_counter() - t0, p.returncode, tail[-1] if tail else ""
 
 
-def baseline_tree(tmp: Path) -> Path | None:
-    """The merge base with main, unpacked (xlbridge/ only; models resolve as installed)."""
-    try:
-        base = subprocess.run(["git", "merge-base", "HEAD", "main"], cwd=REPO, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        tar = subprocess.run(["git", "archive", base, "xlbridge"], cwd=REPO, capture_output=True, check=True)
-        out = tmp / "base"
-        out.mkdir()
-        subprocess.run(["tar", "x", "-C", str(out)], input=tar.stdout, check=True)
-        return out
-    except (subprocess.CalledProcessError, FileNotFoundError):
-        return None
-
-
 def summary(times: list[float]) -> str:
     if not times:
         return f"{'n/a':>17}"
     return f"{statistics.median(times):6.2f} s ({min(times):.1f}-{max(times):.1f})"
 
 
-def main(repeat: int) -> None:
+def main(repeat: int, base_rev: str | None = None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="xlb-bench-main-"))
     try:
         py = sys.executable
@@ -103,7 +91,7 @@ def main(repeat: int) -> None:
               f"{t_torch:.2f} s (the timings are noisy on a shared machine: medians of {repeat})")
         from xlbridge.engine import uses_uno
         print(f"engine now: LibreOffice {'as one process over UNO' if uses_uno() else 'convert-to (no UNO bridge here)'}")
-        base = baseline_tree(tmp)
+        base = baseline_tree(tmp, base_rev)
         if base is None:
             print("before: not measured (no git history with a main branch here)")
         commands = {
@@ -167,4 +155,6 @@ def main(repeat: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs of each command, now and before alternating")
-    main(parser.parse_args().repeat)
+    parser.add_argument("--base", default=None, help="git revision to compare with (default: the merge base with main)")
+    args = parser.parse_args()
+    main(args.repeat, args.base)

@@ -23,7 +23,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .solver_baseline import baseline_tree, run
+from .baseline import baseline_tree, run
 
 SHEET_MB = 90                    # each data sheet stays under the reader's 100 MB per sheet
 HEAD = '<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'

@@ -1,7 +1,7 @@
 """Benchmark: the whole `xlbridge solve` command against the issue's targets, now and before
 this change, each in fresh processes on the same machine in the same run.
 
-Targets (a quiet machine's; scaled here by the machine factor, see solver_baseline.py):
+Targets (a quiet machine's; scaled here by the machine factor, see baseline.py):
 - small models with --no-check: 1 s for the whole command; the course sheet: 1.5 s;
 - with the default LibreOffice check: no more than LibreOffice's own recalculation of the
   file plus 1 s;
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .solver_baseline import REPO, baseline_tree, machine_factor, run
+from .baseline import REPO, baseline_tree, machine_factor, run
 
 
 def _solve(path, *extra):
