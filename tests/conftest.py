@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from xlbridge.contracts import FORMULA_ROLES, SHEET_KIND
 from xlbridge.data import Ratings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -89,3 +90,34 @@ def tampered_copy(src, dst, sheet: str, name: str = "rmse"):
     ws[coord] = ws[coord].value + "*1.01"
     wb.save(dst)
     return dst
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models train faster on one thread, and do not stall on a busy machine."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def formula_blocks(wb, contract):
+    """(worksheet, name, rows of cells) of every formula block (outputs, losses, labels) that the
+    name contract declares on the sheets of an openpyxl workbook."""
+    for ws in wb.worksheets:
+        if SHEET_KIND not in ws.defined_names:
+            continue
+        kind = ws.defined_names[SHEET_KIND].attr_text.strip('"')
+        for name in contract.sheet(kind).with_role(*FORMULA_ROLES):
+            if name not in ws.defined_names:
+                continue
+            (_, coord), = ws.defined_names[name].destinations
+            got = ws[coord.replace("$", "")]
+            if not isinstance(got, tuple):
+                rows = [[got]]
+            elif isinstance(got[0], tuple):
+                rows = [list(r) for r in got]
+            else:       # one row or one column: openpyxl gives a flat tuple
+                rows = [list(got)] if ":" in coord and got[0].row == got[-1].row else [[c] for c in got]
+            yield ws, name, rows

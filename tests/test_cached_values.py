@@ -8,7 +8,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from xlbridge.contracts import FORMULA_ROLES, SHEET_KIND
+from conftest import formula_blocks
 from xlbridge.engine import recalculate_many
 from xlbridge.workbooks import WORKBOOKS, registry_entry
 
@@ -20,13 +20,6 @@ def built(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cached")
     paths = [spec.build_default(tmp / spec.filename) for spec in WORKBOOKS]
     return paths, recalculate_many(paths)
-
-
-def _cells(ws, coord):
-    got = ws[coord.replace("$", "")]
-    if not isinstance(got, tuple):
-        return [[got]]
-    return [list(r) if isinstance(r, tuple) else [r] for r in got] if isinstance(got[0], tuple) else [list(got)]
 
 
 def _close(a, b) -> bool:
@@ -45,21 +38,14 @@ def test_cached_values_equal_libreoffices(built, index):
     contract = registry_entry(book.kind).contract
     stored = openpyxl.load_workbook(path, data_only=True)
     checked = 0
-    for ws in stored.worksheets:
-        if SHEET_KIND not in ws.defined_names:
-            continue
-        kind = ws.defined_names[SHEET_KIND].attr_text.strip('"')
-        for name in contract.sheet(kind).with_role(*FORMULA_ROLES):
-            if name not in ws.defined_names:
-                continue
-            (_, coord), = ws.defined_names[name].destinations
-            cached = [[c.value for c in row] for row in _cells(ws, coord)]
-            fresh = book.raw(name, ws.title)
-            for r1, r2 in zip(cached, fresh):
-                for a, b in zip(r1, r2):
-                    assert a is not None or b in (None, ""), (ws.title, name, "no cached value")
-                    assert _close(a, b), (ws.title, name, a, b)
-                    checked += 1
+    for ws, name, rows in formula_blocks(stored, contract):
+        cached = [[c.value for c in row] for row in rows]
+        fresh = book.raw(name, ws.title)
+        for r1, r2 in zip(cached, fresh):
+            for a, b in zip(r1, r2):
+                assert a is not None or b in (None, ""), (ws.title, name, "no cached value")
+                assert _close(a, b), (ws.title, name, a, b)
+                checked += 1
     assert checked > 1000
 
 

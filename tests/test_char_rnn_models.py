@@ -31,13 +31,7 @@ def train(model, data, valid=None, *, epochs, batch_size, seed=0):
 V, Fdim, H = 11, 4, 6
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These models are tiny: one thread is faster, and does not stall on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _x(B=5, steps=8, seed=0):

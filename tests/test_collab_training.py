@@ -24,12 +24,7 @@ from xlbridge.models.schedule import OneCycle
 from xlbridge.models.training import _decay_groups, adamw, fit
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --- fastai's schedule and optimizer, written out from fastai's definitions ----------------------

@@ -13,10 +13,11 @@ import numpy as np
 import openpyxl
 import pytest
 
+from conftest import formula_blocks
 from xlbridge.builders.char_rnn import CharRnnConfig, build_char_rnn
 from xlbridge.builders.collab import CollabConfig, build_collab
 from xlbridge.builders.graddesc import GraddescConfig, build_graddesc
-from xlbridge.contracts import FORMULA_ROLES, SHEET_KIND
+from xlbridge.contracts import SHEET_KIND
 from xlbridge.coverage import coverage
 from xlbridge.engine import recalculate_many
 from xlbridge.parity import check_book
@@ -105,19 +106,11 @@ def test_parity_catches_a_change_in_any_block_of_any_sheet(built, tmp_path):
         contract = registry_entry(books[which].kind).contract
         wb = openpyxl.load_workbook(path)
         plan = {}      # sheet -> [(name, cell)]
-        for ws in wb.worksheets:
-            if SHEET_KIND not in ws.defined_names:
-                continue
-            kind = ws.defined_names[SHEET_KIND].attr_text.strip('"')
-            for name in contract.sheet(kind).with_role(*FORMULA_ROLES):
-                if name not in ws.defined_names:
-                    continue
-                (_, coord), = ws.defined_names[name].destinations
-                cells = [c for row in ws[coord.replace("$", "")] for c in (row if isinstance(row, tuple) else (row,))] \
-                    if ":" in coord else [ws[coord.replace("$", "")]]
-                formulas = [c for c in cells if isinstance(c.value, str) and c.value.startswith("=")]
-                if formulas:
-                    plan.setdefault(ws.title, []).append((name, rng.choice(formulas).coordinate))
+        for ws, name, rows in formula_blocks(wb, contract):
+            cells = [c for row in rows for c in row]
+            formulas = [c for c in cells if isinstance(c.value, str) and c.value.startswith("=")]
+            if formulas:
+                plan.setdefault(ws.title, []).append((name, rng.choice(formulas).coordinate))
         recalculated = books[which]
         for k in range(max(len(v) for v in plan.values())):
             wb = openpyxl.load_workbook(path)

@@ -86,6 +86,19 @@ def test_output_folder_that_is_a_file_or_under_a_file(tmp_path):
     assert snapshot(tmp_path) == before
 
 
+def test_names_too_long_for_the_file_system(tmp_path):
+    """Every command that reads or writes a file: a name the file system refuses is one line."""
+    data = _dataset(tmp_path / "data")
+    long = tmp_path / ("n" * 300)
+    before = snapshot(tmp_path)
+    for args in (("fit", data, "--out", f"{long}.pt"), ("train", "--out", f"{long}.pt"),
+                 ("interpret", f"{long}.pt"), ("generate", f"{long}.pt", "abc"),
+                 ("check", f"{long}.xlsx"), ("solve", f"{long}.xlsx"),
+                 ("build", "--ratings", data, "--out", long)):
+        refused(invoke(*args), "File name too long")
+    assert snapshot(tmp_path) == before
+
+
 def test_output_folder_the_kernel_refuses(tmp_path):
     """/sys/kernel refuses new files even to root: a folder that is not writable, for real."""
     try:

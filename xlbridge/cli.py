@@ -50,7 +50,7 @@ def _warn(caught) -> None:
 
 
 @contextmanager
-def _one_line_errors(folder: Path):
+def _one_line_errors(folder: Path | None = None):
     """Around a command: its XlbridgeWarnings printed one line each, then bad input, or what the
     file system refused (a name too long, a disk full), as one line and exit 2."""
     error = None
@@ -61,7 +61,7 @@ def _one_line_errors(folder: Path):
         except XlbridgeInputError as e:
             error = e
         except OSError as e:
-            error = XlbridgeInputError(f"{e.filename2 or e.filename or folder}: {e.strerror or type(e).__name__}")
+            error = XlbridgeInputError(f"{e.filename2 or e.filename or folder or '.'}: {e.strerror or type(e).__name__}")
         finally:
             _warn(caught)
     if error is not None:
@@ -263,12 +263,10 @@ def check(
     Prints one line per sheet. Exits 1 when any quantity differs by more than its tolerance
     (1e-9, float64), 2 when a file is not a sound workbook (nothing is compared then).
     """
-    try:
+    with _one_line_errors():
         if not run_checks(workbooks, device, show_coverage, engine=engine, verbose=verbose, as_json=as_json,
                           timeout=timeout):
             raise typer.Exit(code=1)
-    except XlbridgeInputError as e:
-        _fail(e)
 
 
 @app.command()
@@ -280,10 +278,8 @@ def download(
     """Download a dataset into the cache, verify its checksums, print where it is."""
     from xlbridge.download import fetch
 
-    try:
+    with _one_line_errors():
         out.print(str(fetch(name, url, refresh=refresh, progress=sys.stderr.isatty())))
-    except XlbridgeInputError as e:
-        _fail(e)
 
 
 @app.command()
@@ -305,11 +301,9 @@ def solve(
     """
     from xlbridge.solver.command import solve_command
 
-    try:
+    with _one_line_errors():
         code = solve_command(workbook, sheet=sheet, list_only=list_only, out=out_path, in_place=in_place,
                              force=force, max_time=max_time, check=check, console=out)
-    except XlbridgeInputError as e:
-        _fail(e)
     raise typer.Exit(code=code)
 
 
@@ -351,7 +345,7 @@ def fit(
     """
     from xlbridge.collab_training import FitConfig, fit_collab
 
-    try:
+    with _one_line_errors():
         config = FitConfig(model=model, preset=preset, epochs=epochs, lr=lr, wd=wd, bs=bs, factors=factors,
                            valid_pct=valid_pct, seed=seed, item="title" if by_title else "movieId", device=device,
                            threads=threads).validate()
@@ -374,8 +368,6 @@ def fit(
                           f"{int(e.seconds // 60):02d}:{e.seconds % 60:04.1f}", markup=False, highlight=False, soft_wrap=True)
 
         result = fit_collab(data, config, out_file, progress=not quiet and sys.stderr.isatty(), on_epoch=row)
-    except XlbridgeInputError as e:
-        _fail(e)
     out.print(f"valid MSE {result.valid_mse:.4f} (RMSE {result.valid_mse ** 0.5:.4f}) after {result.seconds:.1f} s of "
               f"training on {result.device} with {result.threads} torch thread(s); saved {result.path}",
               markup=False, highlight=False, soft_wrap=True)
@@ -393,42 +385,41 @@ def interpret(
     from xlbridge.collab_training import load_collab_model
     from xlbridge.interpret import interpret as run_interpret, scatter_png, write_xlsx
 
-    try:
+    with _one_line_errors():
         min_ratings = params.check(min_ratings, params.Interval(int, 0), "--min-ratings")
         top = params.check(top, params.Interval(int, 1, 1000), "--top")
         for target in (png, xlsx):
             if target is not None and (target.is_dir() or not target.parent.is_dir()):
                 raise XlbridgeInputError(f"{target}: must be a file in an existing folder")
         result = run_interpret(load_collab_model(model), min_ratings=min_ratings, top=top)
-    except XlbridgeInputError as e:
-        _fail(e)
-    if result.bias_lowest is None:
-        out.print(f"{result.model_name} has no movie bias: no bias ranking", markup=False)
-    else:
-        for name, df in (("lowest", result.bias_lowest), ("highest", result.bias_highest)):
-            table = Table(title=f"{name} movie bias (movies with >= {min_ratings} training ratings)", title_justify="left")
-            for col in ("title", "bias", "ratings"):
-                table.add_column(col, justify="left" if col == "title" else "right")
-            for r in df.itertuples():
-                table.add_row(r.title, f"{r.bias:.3f}", str(r.ratings))
-            out.print(table)
-    out.print(f"PCA reading: {result.reading}.", markup=False, highlight=False, soft_wrap=True)
-    out.print("explained variance: " + ", ".join(f"pc{j + 1} {v:.1%}" for j, v in enumerate(result.pca.explained)),
-              markup=False)
-    for j, (low, high) in result.ends.items():
-        out.print(f"pc{j} lowest: {'; '.join(low[:5])}", markup=False, highlight=False, soft_wrap=True)
-        out.print(f"pc{j} highest: {'; '.join(high[:5])}", markup=False, highlight=False, soft_wrap=True)
-    written = []
-    if png is not None or xlsx is not None:
-        import tempfile
+    with _one_line_errors():   # the PNG and the workbook are written here
+        if result.bias_lowest is None:
+            out.print(f"{result.model_name} has no movie bias: no bias ranking", markup=False)
+        else:
+            for name, df in (("lowest", result.bias_lowest), ("highest", result.bias_highest)):
+                table = Table(title=f"{name} movie bias (movies with >= {min_ratings} training ratings)", title_justify="left")
+                for col in ("title", "bias", "ratings"):
+                    table.add_column(col, justify="left" if col == "title" else "right")
+                for r in df.itertuples():
+                    table.add_row(r.title, f"{r.bias:.3f}", str(r.ratings))
+                out.print(table)
+        out.print(f"PCA reading: {result.reading}.", markup=False, highlight=False, soft_wrap=True)
+        out.print("explained variance: " + ", ".join(f"pc{j + 1} {v:.1%}" for j, v in enumerate(result.pca.explained)),
+                  markup=False)
+        for j, (low, high) in result.ends.items():
+            out.print(f"pc{j} lowest: {'; '.join(low[:5])}", markup=False, highlight=False, soft_wrap=True)
+            out.print(f"pc{j} highest: {'; '.join(high[:5])}", markup=False, highlight=False, soft_wrap=True)
+        written = []
+        if png is not None or xlsx is not None:
+            import tempfile
 
-        with tempfile.TemporaryDirectory() as tmp:
-            chart = scatter_png(result, png if png is not None else Path(tmp) / "pca.png")
-            written += [png] if png is not None else []
-            if xlsx is not None:
-                written.append(write_xlsx(result, xlsx, chart))
-    for path in written:
-        out.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
+            with tempfile.TemporaryDirectory() as tmp:
+                chart = scatter_png(result, png if png is not None else Path(tmp) / "pca.png")
+                written += [png] if png is not None else []
+                if xlsx is not None:
+                    written.append(write_xlsx(result, xlsx, chart))
+        for path in written:
+            out.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -451,16 +442,14 @@ def train(
     from xlbridge.download import fetch
     from xlbridge.text_training import train_text_model
 
-    try:
+    with _one_line_errors():
         threads = params.check(threads, params.Interval(int, 1, 1024), "--threads")
-        if not out_file.parent.is_dir():  # find out now, not after the whole training run
-            raise XlbridgeInputError(f"{out_file}: the folder {out_file.parent} does not exist")
+        if out_file.is_dir() or not out_file.parent.is_dir():  # find out now, not after the whole training run
+            raise XlbridgeInputError(f"{out_file}: --out must be a file in an existing folder")
         path = fetch("nietzsche") if text == "nietzsche" else text
         history = train_text_model(path, kind=kind, epochs=epochs, out=out_file, max_chars=max_chars, n_hidden=n_hidden,
                                    n_fac=n_fac, identity_init=identity_init, seed=seed, progress=sys.stderr.isatty(),
                                    threads=threads)
-    except XlbridgeInputError as e:
-        _fail(e)
     table = Table(title=f"{kind} on {text or 'the offline default text'}")
     for col in ("epoch", "train loss", "valid loss", "chars/s"):
         table.add_column(col, justify="right")
@@ -481,12 +470,10 @@ def generate(
     """Continue SEED_TEXT with N characters from a trained char-RNN."""
     from xlbridge.text_training import generate_text
 
-    try:
+    with _one_line_errors():
         if not model.is_file():
             raise XlbridgeInputError(f"{model}: no such model file")
         out.print(generate_text(model, seed_text, n, temperature=temperature, seed=seed), markup=False, highlight=False, soft_wrap=True)
-    except XlbridgeInputError as e:
-        _fail(e)
 
 
 def main() -> None:
