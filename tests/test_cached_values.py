@@ -56,3 +56,22 @@ def test_pandas_sees_the_numbers_without_recalculating(built):
     graddesc = pd.read_excel(paths[2], sheet_name="adam", header=None)
     new_a = pd.to_numeric(graddesc.iloc[3:, 16], errors="coerce")       # column Q: new a of every step
     assert new_a.notna().sum() == 300 and np.isfinite(new_a).all()
+
+
+def test_a_workbook_too_big_for_the_formula_engine_is_still_built(tmp_path, monkeypatch, small_ratings):
+    """Past the formula engine's limits the workbook is written all the same, without computed
+    values (a warning says so), and asks the spreadsheet to recalculate on opening."""
+    from xlbridge.builders.collab import CollabConfig, build_collab
+    from xlbridge.calc import reader
+    from xlbridge.errors import XlbridgeWarning
+
+    monkeypatch.setattr(reader, "MAX_SHEET_BYTES", 20_000)     # as if every sheet were huge
+    with pytest.warns(XlbridgeWarning, match="written without computed values"):
+        path = build_collab(small_ratings, tmp_path / "big.xlsx", CollabConfig(n_users=5, n_movies=5, n_factors=2))
+    assert [p.name for p in tmp_path.iterdir()] == ["big.xlsx"]      # no temporary file left
+    wb = openpyxl.load_workbook(path)
+    assert wb.calculation.fullCalcOnLoad
+    assert isinstance(wb["dotprod"].defined_names["rmse"].attr_text, str)
+    stored = openpyxl.load_workbook(path, data_only=True)
+    (_, coord), = stored["dotprod"].defined_names["rmse"].destinations
+    assert stored["dotprod"][coord.replace("$", "")].value is None      # no value pretending to be computed

@@ -7,13 +7,14 @@ builders write them here, the engine, parity, the solver and the UDFs read them 
 from __future__ import annotations
 
 import re
+import warnings
 import zipfile
 from pathlib import Path
 
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook.defined_name import DefinedName
 
-from xlbridge.errors import XlbridgeInputError
+from xlbridge.errors import XlbridgeInputError, XlbridgeWarning
 from xlbridge.files import atomic_path
 
 KIND_NAME = "xlbridge_kind"  # hidden workbook-level name saying which builder wrote the file
@@ -162,5 +163,9 @@ def save_atomic(wb, path) -> Path:
             # does not recalculate (a preview, pandas.read_excel) shows the lesson's numbers
             from xlbridge.calc import write_cached_values
 
-            write_cached_values(tmp, tmp)
+            try:
+                write_cached_values(tmp, tmp)
+            except XlbridgeInputError as e:   # past what the formula engine reads (a huge sheet)
+                warnings.warn(f"{path}: written without computed values, so it shows them once "
+                              f"recalculated ({str(e).split(': ', 1)[-1]})", XlbridgeWarning, stacklevel=2)
     return path
