@@ -392,34 +392,36 @@ def interpret(
             if target is not None and (target.is_dir() or not target.parent.is_dir()):
                 raise XlbridgeInputError(f"{target}: must be a file in an existing folder")
         result = run_interpret(load_collab_model(model), min_ratings=min_ratings, top=top)
-    with _one_line_errors():   # the PNG and the workbook are written here
-        if result.bias_lowest is None:
-            out.print(f"{result.model_name} has no movie bias: no bias ranking", markup=False)
-        else:
-            for name, df in (("lowest", result.bias_lowest), ("highest", result.bias_highest)):
-                table = Table(title=f"{name} movie bias (movies with >= {min_ratings} training ratings)", title_justify="left")
-                for col in ("title", "bias", "ratings"):
-                    table.add_column(col, justify="left" if col == "title" else "right")
-                for r in df.itertuples():
-                    table.add_row(r.title, f"{r.bias:.3f}", str(r.ratings))
-                out.print(table)
-        out.print(f"PCA reading: {result.reading}.", markup=False, highlight=False, soft_wrap=True)
-        out.print("explained variance: " + ", ".join(f"pc{j + 1} {v:.1%}" for j, v in enumerate(result.pca.explained)),
-                  markup=False)
-        for j, (low, high) in result.ends.items():
-            out.print(f"pc{j} lowest: {'; '.join(low[:5])}", markup=False, highlight=False, soft_wrap=True)
-            out.print(f"pc{j} highest: {'; '.join(high[:5])}", markup=False, highlight=False, soft_wrap=True)
-        written = []
-        if png is not None or xlsx is not None:
-            import tempfile
+    if result.bias_lowest is None:
+        out.print(f"{result.model_name} has no movie bias: no bias ranking", markup=False)
+    else:
+        for name, df in (("lowest", result.bias_lowest), ("highest", result.bias_highest)):
+            table = Table(title=f"{name} movie bias (movies with >= {min_ratings} training ratings)", title_justify="left")
+            for col in ("title", "bias", "ratings"):
+                table.add_column(col, justify="left" if col == "title" else "right")
+            for r in df.itertuples():
+                table.add_row(r.title, f"{r.bias:.3f}", str(r.ratings))
+            out.print(table)
+    out.print(f"PCA reading: {result.reading}.", markup=False, highlight=False, soft_wrap=True)
+    out.print("explained variance: " + ", ".join(f"pc{j + 1} {v:.1%}" for j, v in enumerate(result.pca.explained)),
+              markup=False)
+    for j, (low, high) in result.ends.items():
+        out.print(f"pc{j} lowest: {'; '.join(low[:5])}", markup=False, highlight=False, soft_wrap=True)
+        out.print(f"pc{j} highest: {'; '.join(high[:5])}", markup=False, highlight=False, soft_wrap=True)
+    written = []
+    if png is not None or xlsx is not None:
+        import tempfile
 
+        try:        # a name the file system refuses, a full disk: one line, exit 2
             with tempfile.TemporaryDirectory() as tmp:
                 chart = scatter_png(result, png if png is not None else Path(tmp) / "pca.png")
                 written += [png] if png is not None else []
                 if xlsx is not None:
                     written.append(write_xlsx(result, xlsx, chart))
-        for path in written:
-            out.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
+        except OSError as e:
+            _fail(XlbridgeInputError(f"{e.filename or png or xlsx}: {e.strerror or type(e).__name__}"))
+    for path in written:
+        out.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -444,8 +446,10 @@ def train(
 
     with _one_line_errors():
         threads = params.check(threads, params.Interval(int, 1, 1024), "--threads")
-        if out_file.is_dir() or not out_file.parent.is_dir():  # find out now, not after the whole training run
-            raise XlbridgeInputError(f"{out_file}: --out must be a file in an existing folder")
+        if out_file.is_dir():                  # find out now, not after the whole training run
+            raise XlbridgeInputError(f"{out_file}: --out must be a file, not a folder")
+        if not out_file.parent.is_dir():
+            raise XlbridgeInputError(f"{out_file}: the folder {out_file.parent} does not exist")
         path = fetch("nietzsche") if text == "nietzsche" else text
         history = train_text_model(path, kind=kind, epochs=epochs, out=out_file, max_chars=max_chars, n_hidden=n_hidden,
                                    n_fac=n_fac, identity_init=identity_init, seed=seed, progress=sys.stderr.isatty(),
