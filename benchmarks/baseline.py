@@ -81,6 +81,17 @@ def baseline_tree(tmp: Path, rev: str | None = None) -> Path | None:
         return None
 
 
+BASE_HELP = "git revision to compare with (default: the merge base with main)"
+
+
+def print_machine_factor() -> float:
+    """Measure and print the machine factor (below); returns it, to scale the targets by."""
+    torch_s, factor = machine_factor()
+    print(f"machine: importing torch takes {torch_s:.2f} s here (1.4 s where the targets were set): "
+          f"targets are scaled by {factor:.2f}")
+    return factor
+
+
 def machine_factor() -> tuple[float, float]:
     """(seconds to import torch here, that over the 1.4 s of the machine the targets were set on)."""
     best = min(float(python("import time; t = time.perf_counter(); import torch; print(time.perf_counter() - t)"))

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .baseline import REPO, baseline_tree, machine_factor, python
+from .baseline import BASE_HELP, REPO, baseline_tree, print_machine_factor, python
 
 TARGETS = {"graddesc.xlsx": 1.0, "collab_filter.xlsx": 0.3, "char_rnn.xlsx": 0.3}
 
@@ -38,13 +38,11 @@ print(time.perf_counter() - t, len(values))
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5, help="fresh processes per figure (the best is shown)")
-    ap.add_argument("--base", default=None, help="git revision to compare with (default: the merge base with main)")
+    ap.add_argument("--base", default=None, help=BASE_HELP)
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="xlb-calc-"))
     try:
-        torch_s, factor = machine_factor()
-        print(f"machine: importing torch takes {torch_s:.2f} s here (1.4 s where the targets were set): "
-              f"targets are scaled by {factor:.2f}")
+        factor = print_machine_factor()
         base = baseline_tree(tmp, args.base)
         print(f"\n{'workbook_values':22s} {'cells':>7s} {'now':>8s} {'before':>8s} {'ratio':>6s} {'target':>8s}")
         for name, target in TARGETS.items():

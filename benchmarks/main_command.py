@@ -33,7 +33,7 @@ from pathlib import Path
 
 import xlbridge
 
-from .baseline import baseline_tree
+from .baseline import BASE_HELP, baseline_tree
 
 REPO = Path(xlbridge.__file__).resolve().parents[1]
 BOOKS = [REPO / "workbooks" / n for n in ("graddesc.xlsx", "collab_filter.xlsx", "char_rnn.xlsx")]
@@ -155,6 +155,6 @@ def main(repeat: int, base_rev: str | None = None) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs of each command, now and before alternating")
-    parser.add_argument("--base", default=None, help="git revision to compare with (default: the merge base with main)")
+    parser.add_argument("--base", default=None, help=BASE_HELP)
     args = parser.parse_args()
     main(args.repeat, args.base)

@@ -23,7 +23,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .baseline import baseline_tree, run
+from .baseline import BASE_HELP, baseline_tree, run
 
 SHEET_MB = 90                    # each data sheet stays under the reader's 100 MB per sheet
 HEAD = '<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
@@ -101,7 +101,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="12.5,25,50,100,200", help="MB of sheet XML, comma-separated")
     ap.add_argument("--kinds", default="copies,distinct", help="copies (formulas filled down), distinct")
-    ap.add_argument("--base", default=None, help="git revision to compare with (default: the merge base with main)")
+    ap.add_argument("--base", default=None, help=BASE_HELP)
     ap.add_argument("--no-base", action="store_true", help="skip the measurement of the code before")
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="xlb-mem-"))

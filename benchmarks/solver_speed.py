@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .baseline import REPO, baseline_tree, machine_factor, run
+from .baseline import BASE_HELP, REPO, baseline_tree, print_machine_factor, run
 
 
 def _solve(path, *extra):
@@ -126,13 +126,11 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--big", action="store_true", help="add the 100x100x10 and 300x300x20 crosstabs")
     ap.add_argument("--runs", type=int, default=3, help="fresh processes per small figure (the best is shown)")
-    ap.add_argument("--base", default=None, help="git revision to compare with (default: the merge base with main)")
+    ap.add_argument("--base", default=None, help=BASE_HELP)
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="xlb-solve-"))
     try:
-        torch_s, factor = machine_factor()
-        print(f"machine: importing torch takes {torch_s:.2f} s here (1.4 s where the targets were set): "
-              f"targets are scaled by {factor:.2f}")
+        factor = print_machine_factor()
         base = baseline_tree(tmp, args.base)
         small_models(tmp, base, factor, args.runs)
         if args.big:
