@@ -49,6 +49,11 @@ def _warn(caught) -> None:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
+def _refused(e: OSError, where) -> XlbridgeInputError:
+    """What the file system refused (a name too long, a disk full), as bad input naming the file."""
+    return XlbridgeInputError(f"{e.filename2 or e.filename or where}: {e.strerror or type(e).__name__}")
+
+
 @contextmanager
 def _one_line_errors(folder: Path | None = None):
     """Around a command: its XlbridgeWarnings printed one line each, then bad input, or what the
@@ -61,7 +66,7 @@ def _one_line_errors(folder: Path | None = None):
         except XlbridgeInputError as e:
             error = e
         except OSError as e:
-            error = XlbridgeInputError(f"{e.filename2 or e.filename or folder or '.'}: {e.strerror or type(e).__name__}")
+            error = _refused(e, folder or ".")
         finally:
             _warn(caught)
     if error is not None:
@@ -419,7 +424,7 @@ def interpret(
                 if xlsx is not None:
                     written.append(write_xlsx(result, xlsx, chart))
         except OSError as e:
-            _fail(XlbridgeInputError(f"{e.filename or png or xlsx}: {e.strerror or type(e).__name__}"))
+            _fail(_refused(e, png or xlsx))
     for path in written:
         out.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
 
