@@ -93,13 +93,7 @@ def fastai_peer(frame, split_valid, threads, dl_type=None):
     dls = CollabDataLoaders.from_df(frame, item_name="title", user_name="user", rating_name="rating",
                                     valid_pct=0.2, seed=42, bs=64, device=torch.device("cpu"), **kw)
     assert sorted(dls.valid.items.index.tolist()) == sorted(split_valid.tolist()), "fastai split differs"
-    learn = collab_learner(dls, n_factors=50, y_range=(0, 5.5))
-    with learn.no_bar(), learn.no_logging():
-        t0 = time.perf_counter()
-        learn.fit_one_cycle(5, 5e-3, wd=0.1)
-        seconds = time.perf_counter() - t0
-        mse = float(learn.validate()[0])
-    return mse, seconds
+    return _fit_one_cycle(collab_learner(dls, n_factors=50, y_range=(0, 5.5)), wd=0.1)
 
 
 def fastai_collab_nn_peer(frame, split_valid, threads):
@@ -128,13 +122,16 @@ def fastai_collab_nn_peer(frame, split_valid, threads):
     torch.set_num_threads(threads)
     dls = CollabDataLoaders.from_df(frame, item_name="title", user_name="user", rating_name="rating",
                                     valid_pct=0.2, seed=42, bs=64, device=torch.device("cpu"))
-    learn = Learner(dls, BookCollabNN(*get_emb_sz(dls)), loss_func=MSELossFlat())
+    return _fit_one_cycle(Learner(dls, BookCollabNN(*get_emb_sz(dls)), loss_func=MSELossFlat()), wd=0.01)
+
+
+def _fit_one_cycle(learn, wd: float) -> tuple[float, float]:
+    """fastai's fit_one_cycle(5, 5e-3, wd) as the course runs it, quietly: (valid MSE, training seconds)."""
     with learn.no_bar(), learn.no_logging():
         t0 = time.perf_counter()
-        learn.fit_one_cycle(5, 5e-3, wd=0.01)
+        learn.fit_one_cycle(5, 5e-3, wd=wd)
         seconds = time.perf_counter() - t0
-        mse = float(learn.validate()[0])
-    return mse, seconds
+        return float(learn.validate()[0]), seconds
 
 
 def surprise_peer(frame, train_rows, valid_rows):
