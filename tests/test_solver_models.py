@@ -95,7 +95,7 @@ def test_simplex_lp_matches_linprog(tmp_path):
     res = solve(p)
     ref = linprog([-3, -2], A_ub=[[1, 1], [1, 3]], b_ub=[4, 6], bounds=[(0, None)] * 2, method="highs")
     assert res.success, res.message
-    assert res.engine == "Simplex LP" and res.method.startswith("linprog")
+    assert res.engine == "Simplex LP" and res.method == "HiGHS simplex"
     assert res.x == pytest.approx(ref.x, abs=1e-9)
     assert res.fun == pytest.approx(-ref.fun, abs=1e-9)
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook.defined_name import DefinedName
 
+from xlbridge.contracts import KIND_NAME
 from xlbridge.errors import XlbridgeInputError, XlbridgeWarning
 from xlbridge.files import atomic_path
 
-KIND_NAME = "xlbridge_kind"  # hidden workbook-level name saying which builder wrote the file
 
 # A cell value starting with one of these would be read as a formula by Excel or LibreOffice.
 _FORMULA_STARTS = ("=", "+", "-", "@")

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SHEET_KIND = "xlbridge_sheet"       # hidden sheet-scoped name: which SheetContract a sheet follows
+KIND_NAME = "xlbridge_kind"         # hidden workbook-level name: which WorkbookContract (builder) wrote the file
 FORMULA_ROLES = ("output", "loss", "label")
 
 

@@ -14,8 +14,8 @@ import numpy as np
 
 from xlbridge.calc.parse import Ref, parse, resolve
 from xlbridge.calc.reader import WorkbookData
+from xlbridge.contracts import KIND_NAME
 from xlbridge.errors import XlbridgeInputError
-from xlbridge.xlsx import KIND_NAME
 
 
 class Book:

@@ -16,10 +16,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from xlbridge import engine
 from xlbridge.errors import XlbridgeInputError
 from xlbridge.solver.check import check_in_libreoffice, have_libreoffice
-from xlbridge.solver.solving import list_models, solve_many
 
 
 def solve_command(workbook: Path, sheet: str | None = None, list_only: bool = False, out: Path | None = None,
@@ -32,6 +30,8 @@ def solve_command(workbook: Path, sheet: str | None = None, list_only: bool = Fa
     if max_time is not None and not max_time > 0:
         raise XlbridgeInputError(f"--max-time must be > 0 seconds; got {max_time}")
     if list_only:
+        from xlbridge.solver.solving import list_models
+
         models = _warning_once(lambda: list_models(workbook))
         for m in models:
             console.print(m.describe(), markup=False)
@@ -40,7 +40,11 @@ def solve_command(workbook: Path, sheet: str | None = None, list_only: bool = Fa
         return 0
     checking = check and have_libreoffice()
     if checking:
+        from xlbridge import engine
+
         engine.start()                                  # LibreOffice starts up while we solve
+    from xlbridge.solver.solving import solve_many     # after the start: the imports overlap it too
+
     results = _warning_once(lambda: solve_many(workbook, [sheet] if sheet else None, out=out,
                                                in_place=in_place, force=force, max_time=max_time))
     written = _report(workbook, results, console)

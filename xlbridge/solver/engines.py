@@ -1,6 +1,6 @@
 """The methods that stand in for Excel Solver's engines.
 
-    a linear model     -> HiGHS (scipy's milp/linprog), whatever engine the author picked:
+    a linear model     -> HiGHS (simplex, or branch and cut), whatever engine the author picked:
                           the optimum is proven, integers and AllDifferent included
     GRG Nonlinear      -> L-BFGS-B (bounds only) or SLSQP (constraints), exact gradients;
                           integers by branch-and-bound over those local solves
@@ -18,6 +18,8 @@ Status codes (result.py words them as Excel does): 0 optimal, 1 iteration or tim
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -169,39 +171,86 @@ def _violation(p: Problem, x) -> float:
 
 
 def run_linear(p: Problem, lin, max_iter=None, max_time=None):
-    """A linear model on HiGHS: `lin` = (c, A_ub, b_ub, A_eq, b_eq) read exactly off the
-    formulas. With integers, milp (branch and cut, optimality proven to HiGHS's gap)."""
-    from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+    """A linear model on HiGHS (the solver behind scipy's milp/linprog, called through its own
+    small binding: importing scipy.optimize alone costs more than a small model's whole solve).
+    `lin` = (c, A_ub, b_ub, A_eq, b_eq) read exactly off the formulas. With integers, HiGHS's
+    branch and cut, optimality proven to a relative gap of 1e-9."""
+    import highspy
+
     c, A_ub, b_ub, A_eq, b_eq = lin
-    options = {}
+    A, lo, hi = _rows(len(c), A_ub, b_ub, A_eq, b_eq)
+    mip = bool(p.integrality.any())
+    h = _quiet_highs(highspy)
     if max_time is not None:
-        options["time_limit"] = float(max_time)
-    if p.integrality.any():
-        cons = []
-        if A_ub is not None:
-            cons.append(LinearConstraint(A_ub, -np.inf, b_ub))
-        if A_eq is not None:
-            cons.append(LinearConstraint(A_eq, b_eq, b_eq))
-        options.update(mip_rel_gap=1e-9)
-        res = milp(c, constraints=cons, integrality=p.integrality.astype(int), bounds=Bounds(p.lb, p.ub),
-                   options=options)
-        method = "milp (HiGHS branch and cut)"
-        status = {0: 0, 1: 1, 2: 3, 3: 4, 4: 2}.get(res.status, 2)
-    else:
-        if max_iter is not None:
-            options["maxiter"] = int(max_iter)
-        res = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq, bounds=np.c_[p.lb, p.ub],
-                      method="highs", options=options)
-        method = "linprog (HiGHS simplex)"
-        status = {0: 0, 1: 1, 2: 3, 3: 4, 4: 2}.get(res.status, 2)
+        h.setOptionValue("time_limit", float(max_time))
+    if max_iter is not None:
+        h.setOptionValue("simplex_iteration_limit", int(max_iter))
+    if mip:
+        h.setOptionValue("mip_rel_gap", 1e-9)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = len(c), len(lo)
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = c, p.lb, p.ub
+    lp.row_lower_, lp.row_upper_ = lo, hi
+    rows, cols = np.nonzero(A)                      # row by row, as HiGHS's row-wise format wants
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = np.r_[0, np.cumsum(np.bincount(rows, minlength=len(lo)))].astype(np.int32)
+    lp.a_matrix_.index_ = cols.astype(np.int32)
+    lp.a_matrix_.value_ = A[rows, cols]
+    if mip:
+        lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
+                           for i in p.integrality]
+    h.passModel(lp)
+    h.run()
+    model_status = h.getModelStatus()
+    S = highspy.HighsModelStatus
+    if model_status == S.kUnboundedOrInfeasible:    # presolve could not tell: ask again without it
+        h.setOptionValue("presolve", "off")
+        h.run()
+        model_status = h.getModelStatus()
+        if model_status == S.kUnboundedOrInfeasible:   # a model with a feasible point is unbounded
+            h.changeColsCost(len(c), np.arange(len(c), dtype=np.int32), np.zeros(len(c)))
+            h.run()
+            model_status = S.kUnbounded if h.getModelStatus() == S.kOptimal else S.kInfeasible
+    status = {S.kOptimal: 0, S.kTimeLimit: 1, S.kIterationLimit: 1, S.kSolutionLimit: 1, S.kInterrupt: 1,
+              S.kInfeasible: 3, S.kUnbounded: 4}.get(model_status, 2)
+    info = h.getInfo()
+    found = info.primal_solution_status == highspy.kSolutionStatusFeasible
     msg = {0: "Solver found an optimal solution (HiGHS proved it).",
-           1: f"Stopped at the iteration or time limit ({res.message}).",
+           1: f"Stopped at the iteration or time limit ({h.modelStatusToString(model_status)}).",
            3: "Solver could not find a feasible solution: the constraints cannot all hold (HiGHS).",
            4: "The objective does not converge: the model is unbounded (HiGHS).",
-           2: f"Did not converge: {res.message}"}[status]
-    x = res.x if res.x is not None else p.x0
-    return dict(x=np.asarray(x, float), status=status, message=msg, nit=int(res.get("nit", 0) or 0), nfev=0,
+           2: f"Did not converge: {h.modelStatusToString(model_status)} (HiGHS)."}[status]
+    x = np.array(h.getSolution().col_value, float) if found and status in (0, 1) else p.x0
+    method = "HiGHS branch and cut" if mip else "HiGHS simplex"
+    return dict(x=x, status=status, message=msg, nit=int(max(info.simplex_iteration_count, 0)), nfev=0,
                 method=method, proven=status == 0)
+
+
+def _rows(n, A_ub, b_ub, A_eq, b_eq):
+    """The constraints as one matrix with row bounds: lo <= A x <= hi."""
+    blocks, lo, hi = [np.zeros((0, n))], [np.zeros(0)], [np.zeros(0)]
+    if A_ub is not None:
+        blocks.append(A_ub), lo.append(np.full(len(b_ub), -np.inf)), hi.append(b_ub)
+    if A_eq is not None:
+        blocks.append(A_eq), lo.append(b_eq), hi.append(b_eq)
+    return np.vstack(blocks).astype(float), np.concatenate(lo).astype(float), np.concatenate(hi).astype(float)
+
+
+def _quiet_highs(highspy):
+    """A silent HiGHS. highspy.Highs() prints HiGHS's banner to file descriptor 1 while it is
+    made, before any option can turn logging off (HiGHS issue #2749): our stdout is a report a
+    script may read, so the banner goes to /dev/null."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+        h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    h.setOptionValue("output_flag", False)
+    return h
 
 
 def branch_and_bound(p: Problem, relax, max_time=None, precision=1e-6):
