@@ -5,6 +5,7 @@ depends on the models, not the reverse. One idea per file:
 
     collab.py       DotProduct, DotProductBias: the lesson's dot-product models
     collab_nn.py    CollabNN, EmbeddingNN, EmbeddingNet: the neural collaborative filters
+    line.py         the points y = a*x + b + noise the gradient-descent lesson fits (numpy only)
     linear.py       y = a*x + b fitted by torch.optim, and by the step functions below
     optimizers.py   each optimizer's step as a pure function over arrays
     schedule.py     the one-cycle schedules (fastai's fit_one_cycle, torch's OneCycleLR)

@@ -15,7 +15,8 @@ import numpy as np
 import openpyxl
 import pytest
 
-from xlbridge.models.linear import make_data, train_torch
+from xlbridge.models.line import make_data
+from xlbridge.models.linear import train_torch
 from xlbridge.models.optimizers import STATE_KEYS
 from xlbridge.builders.graddesc import SHEETS, GraddescConfig, build_graddesc
 from xlbridge.errors import XlbridgeInputError

@@ -6,8 +6,10 @@ Exit codes: 0 success, 1 a run that completed with a negative answer (parity mis
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
+import threading
 import time
 import unicodedata
 import warnings
@@ -486,7 +488,28 @@ def generate(
 
 
 def main() -> None:
-    app()
+    """The `xlbridge` command. Once the command is done, the process ends at once: the
+    interpreter's own teardown of torch's modules adds 1-2 s on a small machine to every
+    command that used it, and there is nothing left for it to do (threads joined, exit
+    handlers run, output flushed first)."""
+    try:
+        app()
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    if isinstance(code, str):           # sys.exit("message"): printed, exit 1, as Python does
+        print(code, file=sys.stderr)
+        code = 1
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):    # a closed pipe (`xlbridge ... | head`)
+            pass
+    os._exit(code or 0)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from xlbridge.builders.charts import line_chart
 from xlbridge.builders.common import sheet_kind
 from xlbridge.contracts.graddesc import GRADDESC
 from xlbridge.errors import XlbridgeInputError
-from xlbridge.models.linear import make_data
+from xlbridge.models.line import make_data
 from xlbridge.models.optimizers import OPTIMIZERS
 from xlbridge.params import ANY_NUMBER, NON_NEGATIVE, POSITIVE, SEED, Interval, check, check_hparams, validate
 from xlbridge.styles import header, intro_sheet, label, note, paint, print_on_one_page, widths
@@ -331,7 +331,7 @@ def _data_sheet(wb, data) -> None:
         ws.cell(r, 1, i + 1)
         ws.cell(r, 2, float(data.x[i]))
         ws.cell(r, 3, float(data.noise[i]))
-        # y = a * x + b + noise  (models.linear.LineData.y)
+        # y = a * x + b + noise  (models.line.LineData.y)
         ws.cell(r, 4, f"=true_a*B{r}+true_b+C{r}")
     last = DATA_FIRST_ROW + n - 1
     paint(ws, f"B{DATA_FIRST_ROW}:D{last}", "data")

@@ -9,8 +9,10 @@ who edits a hyperparameter cell and checks again is compared with torch on the e
 
 from __future__ import annotations
 
-
 import numpy as np
+# torch.optim imports torch._dynamo at an optimizer's first step (2-3 s on a small machine).
+# Imported with this checker, it loads while `xlbridge check` waits for the engine (cli.run_checks).
+import torch._dynamo  # noqa: F401
 
 from xlbridge.contracts.graddesc import OPTIMIZER_SHEET
 from xlbridge.engine import Book
@@ -96,7 +98,7 @@ def check_graddesc(book: Book, device="cpu") -> list[Comparison]:
     if np.isnan(x).any() or np.isnan(y).any():
         raise XlbridgeInputError(f"{book.source}: sheet 'data': x and y must be numbers in every row")
     true_a, true_b = (check(book.value(k), ANY_NUMBER, k, "sheet 'data'") for k in ("true_a", "true_b"))
-    # y = a * x + b + noise  (models/linear.py LineData.y)
+    # y = a * x + b + noise  (models/line.py LineData.y)
     out = [compare("data", "y", y, true_a * x + true_b + book.values("noise").ravel(), relative=True)]
     for title in sheets_of_kind(book, "optimizer"):
         optimizer = check(book.raw("optimizer", title)[0][0], OneOf(tuple(OPTIMIZERS)), "optimizer", f"sheet '{title}'")
