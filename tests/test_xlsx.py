@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import openpyxl
 import pytest
 
@@ -38,3 +40,23 @@ def test_references_quote_sheet_names():
     assert range_ref("dotprod", 5, 2, 19, 6) == "dotprod!$B$5:$F$19"
     assert range_ref("dotprod", 5, 2, 5, 2) == "dotprod!$B$5"
     assert cell_ref("it's", 1, 1) == "'it''s'!$A$1" and cell_ref("A1", 1, 1) == "'A1'!$A$1"
+
+
+def test_openpyxl_writes_the_same_bytes_with_lxml_installed(tmp_path):
+    """A user whose environment has lxml (pandas users often do) must build the committed bytes:
+    with a stand-in lxml on the path, openpyxl takes it unless xlbridge was imported first."""
+    import subprocess
+    import sys
+
+    fake = tmp_path / "lxml"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("")
+    (fake / "etree.py").write_text("LXML_VERSION = (9, 9, 9, 0)\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    env.pop("OPENPYXL_LXML", None)
+    probe = lambda first: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", f"{first}import openpyxl; print(openpyxl.LXML)"], env=env, capture_output=True, text=True)
+    alone = probe("")
+    assert alone.returncode != 0 and "lxml.etree" in alone.stderr   # openpyxl alone reaches for the stand-in...
+    with_us = probe("import xlbridge; ")
+    assert with_us.returncode == 0 and with_us.stdout.strip() == "False"   # ...but not once xlbridge is imported
