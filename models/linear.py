@@ -21,14 +21,12 @@ Inputs are taken as valid: xlbridge.params checks them where a person hands them
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
 import torch
 
 from .device import default_device
-from .line import LineData, make_data  # noqa: F401  (the data the fits run on)
 from .optimizers import OPTIMIZERS, STATE_KEYS, STEPS
 from .schedule import one_cycle_torch
 

@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from xlbridge.models.linear import make_data, train_numpy, train_torch
+from xlbridge.models.line import make_data
+from xlbridge.models.linear import train_numpy, train_torch
 from xlbridge.models.optimizers import OPTIMIZERS, STATE_KEYS
 
 

@@ -180,7 +180,7 @@ def run_linear(p: Problem, lin, max_iter=None, max_time=None):
     c, A_ub, b_ub, A_eq, b_eq = lin
     A, lo, hi = _rows(len(c), A_ub, b_ub, A_eq, b_eq)
     mip = bool(p.integrality.any())
-    h = _quiet_highs(highspy)
+    h = _quiet_highs()
     if max_time is not None:
         h.setOptionValue("time_limit", float(max_time))
     if max_iter is not None:
@@ -228,18 +228,21 @@ def run_linear(p: Problem, lin, max_iter=None, max_time=None):
 
 def _rows(n, A_ub, b_ub, A_eq, b_eq):
     """The constraints as one matrix with row bounds: lo <= A x <= hi."""
-    blocks, lo, hi = [np.zeros((0, n))], [np.zeros(0)], [np.zeros(0)]
+    parts = [(np.zeros((0, n)), np.zeros(0), np.zeros(0))]
     if A_ub is not None:
-        blocks.append(A_ub), lo.append(np.full(len(b_ub), -np.inf)), hi.append(b_ub)
+        parts.append((A_ub, np.full(len(b_ub), -np.inf), b_ub))
     if A_eq is not None:
-        blocks.append(A_eq), lo.append(b_eq), hi.append(b_eq)
-    return np.vstack(blocks).astype(float), np.concatenate(lo).astype(float), np.concatenate(hi).astype(float)
+        parts.append((A_eq, b_eq, b_eq))
+    A, lo, hi = zip(*parts)
+    return np.vstack(A).astype(float), np.concatenate(lo).astype(float), np.concatenate(hi).astype(float)
 
 
-def _quiet_highs(highspy):
+def _quiet_highs():
     """A silent HiGHS. highspy.Highs() prints HiGHS's banner to file descriptor 1 while it is
     made, before any option can turn logging off (HiGHS issue #2749): our stdout is a report a
     script may read, so the banner goes to /dev/null."""
+    import highspy
+
     sys.stdout.flush()
     saved = os.dup(1)
     try:
