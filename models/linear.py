@@ -5,8 +5,9 @@ rows are the steps below, and the names of the trajectory's quantities (`a`, `gr
 `exp_avg_a`, ...) are the sheet's defined names. Two references, run on the same data in the
 same order (batch size 1, no shuffling, several epochs):
 
-1. `train_torch`: a and b as float64 tensors, `loss.backward()` and the real `torch.optim`
-   classes (plus `OneCycleLR` for "adam_onecycle"). This is what the workbook is proven equal to.
+1. `train_torch`: a and b as float64 tensors, `loss.backward()` and torch.optim's own update
+   functions, the code its classes run (and `OneCycleLR`'s schedule for "adam_onecycle"); with
+   `classes=True`, the classes themselves. This is what the workbook is proven equal to.
 2. `train_numpy`: the same steps through the pure step functions of models/optimizers.py and
    the derivatives worked out on paper, a second opinion on the first. It also yields the
    quantities torch computes without keeping (bias corrections, decayed weights, ...).
@@ -25,10 +26,12 @@ from typing import Mapping
 
 import numpy as np
 import torch
+from torch.optim import adagrad as torch_adagrad, adam as torch_adam, rmsprop as torch_rmsprop, sgd as torch_sgd
 
 from .device import default_device
 from .optimizers import OPTIMIZERS, STATE_KEYS, STEPS
 from .schedule import one_cycle_torch
+
 
 class Trajectory(dict):
     """Per-step arrays keyed by the sheet's defined names, with attribute access
@@ -62,15 +65,32 @@ def full_hparams(optimizer: str, hparams: Mapping[str, float] | None = None) -> 
 
 
 # ---------------------------------------------------------------------------------------------
-# 1. PyTorch: the real torch.optim classes.
+# 1. PyTorch: torch.optim's own update functions.
+#
+# Every torch.optim class's step() gathers its parameters' gradients and state tensors and hands
+# them to its module's function (torch.optim.sgd.sgd, adagrad.adagrad, rmsprop.rmsprop, adam.adam),
+# torch's documented functional API. `_Functional` keeps the state as the class keeps it and calls
+# the same function with the class's options, so every step runs torch's own code; only the class
+# around it is left out, because making an Optimizer imports torch._dynamo, which costs every
+# `xlbridge check` 1-3 s on a small machine. `torch_optimizer` builds the classes as a course
+# notebook writes them (`train_torch(..., classes=True)` runs them); tests/test_linear_models.py
+# proves the two runs equal, bit for bit, for every optimizer.
 
 
-class CourseAdam(torch.optim.Optimizer):
-    """The course spreadsheet's "adam" variant, NOT torch.optim.Adam: no bias correction and
-    no eps, both moving averages starting at 0:
+def course_adam(params, grads, exp_avgs, exp_avg_sqs, *, lr: float, beta1: float, beta2: float) -> None:
+    """The course spreadsheet's "adam", NOT torch.optim.Adam: no bias correction and no eps, both
+    moving averages starting at 0:
 
         m = beta1*m + (1-beta1)*g;  v = beta2*v + (1-beta2)*g**2;  p = p - lr*m/sqrt(v)
     """
+    for p, g, m, v in zip(params, grads, exp_avgs, exp_avg_sqs):
+        m.mul_(beta1).add_((1 - beta1) * g)
+        v.mul_(beta2).add_((1 - beta2) * g * g)
+        p.sub_(lr * m / v.sqrt())
+
+
+class CourseAdam(torch.optim.Optimizer):
+    """`course_adam` as a torch.optim.Optimizer, for a notebook that writes the lesson's loop."""
 
     def __init__(self, params, lr=1.0, betas=(0.9, 0.999)):
         super().__init__(params, dict(lr=lr, betas=betas))
@@ -78,21 +98,16 @@ class CourseAdam(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self):
         for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                m, v, g = state["exp_avg"], state["exp_avg_sq"], p.grad
-                m.mul_(beta1).add_((1 - beta1) * g)
-                v.mul_(beta2).add_((1 - beta2) * g * g)
-                p.sub_(group["lr"] * m / v.sqrt())
+            params = [p for p in group["params"] if p.grad is not None]
+            for p in params:
+                if not self.state[p]:
+                    self.state[p].update(exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+            course_adam(params, [p.grad for p in params], [self.state[p]["exp_avg"] for p in params],
+                        [self.state[p]["exp_avg_sq"] for p in params], lr=group["lr"],
+                        beta1=group["betas"][0], beta2=group["betas"][1])
 
 
-def _torch_optimizer(optimizer: str, params, hp: dict, total_steps: int):
+def torch_optimizer(optimizer: str, params, hp: dict, total_steps: int):
     """(optimizer, scheduler or None) exactly as a course notebook would construct them.
     foreach=False picks torch's documented one-tensor-at-a-time loop on every device."""
     O = torch.optim
@@ -123,10 +138,86 @@ def _torch_optimizer(optimizer: str, params, hp: dict, total_steps: int):
     raise KeyError(f"unknown optimizer {optimizer!r}")
 
 
+class _Classes:
+    """The optimizer as `torch_optimizer` builds it, stepped as a notebook steps it."""
+
+    def __init__(self, optimizer: str, params: list, hp: dict, total_steps: int):
+        self.params = params
+        self.opt, self.sched = torch_optimizer(optimizer, params, hp, total_steps)
+
+    def lr_beta1(self) -> tuple[float, float]:
+        """The lr and beta1 the next step uses, as the scheduler set them."""
+        group = self.opt.param_groups[0]
+        return group["lr"], group["betas"][0]
+
+    def step(self) -> None:
+        self.opt.step()
+        if self.sched is not None:
+            self.sched.step()
+
+    def state(self, key: str) -> list:
+        return [self.opt.state[p][key] for p in self.params]
+
+
+class _Functional:
+    """The same optimizer through torch.optim's functional API: the state tensors its class keeps
+    in optimizer.state[p] (the same names, made as its _init_group makes them: zeros, Adagrad's
+    sum at initial_accumulator_value, SGD's momentum buffer at the first step, a scalar `step`
+    tensor of the default dtype), and its class's options (no weight decay, no maximize, no
+    nesterov, no amsgrad, not centered, foreach=False). OneCycleLR's lr and beta1 come from
+    models/schedule.py, its closed form."""
+
+    def __init__(self, optimizer: str, params: list, hp: dict, total_steps: int):
+        self.optimizer, self.params, self.hp, self.total_steps = optimizer, params, hp, total_steps
+        self.t = 0   # steps taken
+        zeros = [torch.zeros_like(p) for p in params]
+        steps = [torch.tensor(0.0) for _ in params]
+        self._state = {
+            "sgd": {}, "momentum": {"momentum_buffer": [None] * len(params)},
+            "adagrad": {"sum": [torch.full_like(p, hp.get("initial_accumulator_value", 0.0)) for p in params],
+                        "step": steps},
+            "rmsprop": {"square_avg": zeros, "step": steps},
+        }.get(optimizer, {"exp_avg": zeros, "exp_avg_sq": [torch.zeros_like(p) for p in params], "step": steps})
+
+    def lr_beta1(self) -> tuple[float, float]:
+        hp = self.hp
+        lr, beta1, _ = one_cycle_torch(self.t, self.total_steps, **{k: hp[k] for k in (
+            "max_lr", "pct_start", "div_factor", "final_div_factor", "base_momentum", "max_momentum")})
+        return lr, beta1
+
+    @torch.no_grad()
+    def step(self) -> None:
+        hp, s, name = self.hp, self._state, self.optimizer
+        params, grads = self.params, [p.grad for p in self.params]
+        if name in ("sgd", "momentum"):
+            torch_sgd.sgd(params, grads, s.get("momentum_buffer", [None] * len(params)), foreach=False,
+                      weight_decay=0.0, momentum=hp.get("momentum", 0.0), lr=hp["lr"],
+                      dampening=hp.get("dampening", 0.0), nesterov=False, maximize=False)
+        elif name == "adagrad":
+            torch_adagrad.adagrad(params, grads, s["sum"], s["step"], foreach=False, lr=hp["lr"], weight_decay=0.0,
+                              lr_decay=hp["lr_decay"], eps=hp["eps"], maximize=False)
+        elif name == "rmsprop":
+            torch_rmsprop.rmsprop(params, grads, s["square_avg"], [], [], s["step"], foreach=False, lr=hp["lr"],
+                              alpha=hp["alpha"], eps=hp["eps"], weight_decay=0.0, momentum=0.0, centered=False)
+        elif name == "adam_course":
+            course_adam(params, grads, s["exp_avg"], s["exp_avg_sq"], lr=hp["lr"], beta1=hp["beta1"], beta2=hp["beta2"])
+        else:  # adam, adamw (Adam with decoupled weight decay, as torch's AdamW class runs it), adam_onecycle
+            lr, beta1 = self.lr_beta1() if name == "adam_onecycle" else (hp["lr"], hp["beta1"])
+            torch_adam.adam(params, grads, s["exp_avg"], s["exp_avg_sq"], [], s["step"], foreach=False,
+                        decoupled_weight_decay=name == "adamw", amsgrad=False, beta1=beta1, beta2=hp["beta2"],
+                        lr=lr, weight_decay=hp.get("weight_decay", 0.0), eps=hp["eps"], maximize=False)
+        self.t += 1
+
+    def state(self, key: str) -> list:
+        return self._state[key]
+
+
 def train_torch(x, y, optimizer: str = "adam", hparams: Mapping[str, float] | None = None, *,
                 epochs: int = 5, a_init: float = 1.0, b_init: float = 1.0,
-                device: str | torch.device | None = None) -> Trajectory:
-    """Fit y = a*x + b with a torch.optim optimizer, one point per step, data in order.
+                device: str | torch.device | None = None, classes: bool = False) -> Trajectory:
+    """Fit y = a*x + b with torch.optim, one point per step, data in order: through its functional
+    API, or with `classes=True` through its Optimizer classes (and OneCycleLR) as a notebook
+    would; the two give the same numbers.
 
     Returns the trajectory per step (see `Trajectory`). Runs in float64, on CUDA when
     available unless `device` says otherwise (the sequence of steps is the same either way).
@@ -137,27 +228,28 @@ def train_torch(x, y, optimizer: str = "adam", hparams: Mapping[str, float] | No
     n, steps = x.size, epochs * x.size
     a = torch.tensor(float(a_init), requires_grad=True, **f64)
     b = torch.tensor(float(b_init), requires_grad=True, **f64)
-    opt, sched = _torch_optimizer(optimizer, [a, b], hp, steps)
+    opt = (_Classes if classes else _Functional)(optimizer, [a, b], hp, steps)
     xs, ys = torch.tensor(x, **f64), torch.tensor(y, **f64)
 
-    rec = _record(optimizer, sched is not None)
+    scheduled = optimizer == "adam_onecycle"
+    rec = _record(optimizer, scheduled)
     for t in range(steps):
         i = t % n  # data in order, epoch after epoch
         rec["a"].append(a.item()); rec["b"].append(b.item())
         pred = a * xs[i] + b
         loss = (pred - ys[i]) ** 2
-        opt.zero_grad()
+        a.grad = b.grad = None                     # optimizer.zero_grad()
         loss.backward()
         rec["pred"].append(pred.item()); rec["loss"].append(loss.item())
         rec["grad_a"].append(a.grad.item()); rec["grad_b"].append(b.grad.item())
-        if sched is not None:  # the lr and beta1 this step uses, set by the scheduler
-            rec["lr_t"].append(opt.param_groups[0]["lr"]); rec["beta1_t"].append(opt.param_groups[0]["betas"][0])
+        if scheduled:  # the lr and beta1 this step uses, set by the scheduler
+            lr, beta1 = opt.lr_beta1()
+            rec["lr_t"].append(lr); rec["beta1_t"].append(beta1)
         opt.step()
-        if sched is not None:
-            sched.step()
         rec["new_a"].append(a.item()); rec["new_b"].append(b.item())
         for key in STATE_KEYS[optimizer]:
-            rec[f"{key}_a"].append(opt.state[a][key].item()); rec[f"{key}_b"].append(opt.state[b][key].item())
+            value_a, value_b = opt.state(key)
+            rec[f"{key}_a"].append(value_a.item()); rec[f"{key}_b"].append(value_b.item())
     return _finish(rec, epochs, n)
 
 

@@ -147,20 +147,38 @@ def test_stale_temporary_files_of_dead_runs_are_removed(data, tmp_path):
     assert remove_stale_temps(out) == []
 
 
-def _killed(cmd, cwd, delay, writing: Path | None = None) -> int:
+def _group(pgid: int) -> set[int]:
+    """The processes of a process group (the command and what it forked or started)."""
+    pids = set()
+    for entry in os.listdir("/proc"):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except (OSError, ValueError):
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()   # after "pid (name)": state, ppid, pgrp, ...
+        if entry.isdigit() and int(fields[2]) == pgid:
+            pids.add(int(entry))
+    return pids
+
+
+def _killed(cmd, cwd, delay, writing: Path | None = None) -> set[int]:
     """Run `cmd`; SIGKILL it and every process it started `delay` seconds after it starts, or,
-    with `writing`, after it starts writing there (its first temporary file). Returns its pid."""
+    with `writing`, after it starts writing there (its first temporary file). Returns the pids
+    killed: the command's and those of the processes it forked."""
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     if writing is not None:
         mine = f".~xlbridge-{proc.pid}-"
         while proc.poll() is None and not any(name.startswith(mine) for name in os.listdir(writing)):
             time.sleep(0.0005)   # a fast write lasts a few milliseconds
+    pids = {proc.pid}
     try:
         proc.wait(timeout=delay)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGSTOP)   # frozen, so none forks between the listing and the kill
+        pids |= _group(proc.pid)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    return proc.pid
+    return pids
 
 
 def _killed_runs(cmd, cwd, folder: Path, full: float, writing_delay: float):
@@ -173,7 +191,7 @@ def _killed_runs(cmd, cwd, folder: Path, full: float, writing_delay: float):
     for attempt in range(6):
         writing = folder if attempt % 2 else None
         delay = rng.uniform(0, writing_delay) if writing else rng.uniform(0.3 * full, full)
-        killed.add(_killed(cmd, cwd, delay, writing))
+        killed |= _killed(cmd, cwd, delay, writing)
         yield killed, f"seed {seed}, attempt {attempt}, killed {delay:.2f} s after {'writing' if writing else 'start'}"
         left += any(p.name.startswith(".~xlbridge-") for p in folder.iterdir())
     assert left, f"seed {seed}: no run was killed while writing; the test proved nothing about it"

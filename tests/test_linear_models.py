@@ -1,9 +1,11 @@
-"""models/linear.py and models/optimizers.py: torch.optim against the pure NumPy steps, and
-both against first steps worked out here by hand."""
+"""models/linear.py and models/optimizers.py: torch.optim's functional API against its classes
+and against the pure NumPy steps, and all against first steps worked out here by hand."""
 
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -63,6 +65,30 @@ def test_torch_equals_numpy(optimizer, variant, data):
         assert f"{key}_a" in t and f"{key}_b" in t
     for key in t:
         assert rel(t[key], n[key]) < 1e-10, key
+
+
+@pytest.mark.parametrize("variant", ["defaults", "variant"])
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_functional_api_steps_as_the_optimizer_classes(optimizer, variant, data):
+    """What parity runs (torch.optim's functions, OneCycleLR's closed form) is what a notebook's
+    torch.optim.Adam(...) and OneCycleLR(...) compute, to the last bit."""
+    hp = VARIANTS[optimizer] if variant == "variant" else None
+    functional = train_torch(data.x, data.y, optimizer, hp, epochs=3, a_init=0.5, b_init=-2.0, device="cpu")
+    classes = train_torch(data.x, data.y, optimizer, hp, epochs=3, a_init=0.5, b_init=-2.0, device="cpu", classes=True)
+    assert functional.keys() == classes.keys()
+    for key in classes:
+        np.testing.assert_array_equal(functional[key], classes[key], err_msg=key)
+
+
+def test_the_functional_path_leaves_torch_dynamo_unloaded():
+    """Making an Optimizer imports torch._dynamo (1-3 s); the path `xlbridge check` takes must not."""
+    code = ("import sys; from xlbridge.models.line import make_data; from xlbridge.models.linear import train_torch\n"
+            "from xlbridge.models.optimizers import OPTIMIZERS; d = make_data(n=4)\n"
+            "for o in OPTIMIZERS: train_torch(d.x, d.y, o, epochs=1, device='cpu')\n"
+            "print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False"]
 
 
 def test_the_numpy_steps_show_what_the_sheets_derive(data):

@@ -13,7 +13,7 @@ import threading
 import time
 import unicodedata
 import warnings
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -111,19 +111,27 @@ def run_checks(paths: list[Path], device: str = "cpu", show_coverage: bool = Fal
                verbose: bool = False, as_json: bool = False, timeout: float | None = None) -> bool:
     """Recalculate the workbooks in one engine run and compare them with the models; print the report."""
     from xlbridge import engine as engines
-    from xlbridge.parity import check_book
-    from xlbridge.report import Checked, json_document
-    from xlbridge.workbooks import registry_entry
 
     engine = params.check(engine, params.OneOf(tuple(engines.ENGINES)), "--engine")
     timeout = engines.TIMEOUT_S if timeout is None else params.check(timeout, params.POSITIVE, "--timeout")
     t = time.perf_counter()
     _start_engine(engine)  # it boots while the files are checked and torch is imported
     books = engines.submit(paths, engine=engine, timeout=timeout)
+    return compare_books(paths, books, device, show_coverage, engine=engine, verbose=verbose, as_json=as_json,
+                         started=t)
+
+
+def compare_books(paths: list[Path], books: list, device: str = "cpu", show_coverage: bool = False, *,
+                  engine: str = "libreoffice", verbose: bool = False, as_json: bool = False,
+                  started: float | None = None) -> bool:
+    """Compare workbooks handed to the engine (xlbridge.engine.submit) with the models; print the report."""
+    from xlbridge import engine as engines
+    from xlbridge.parity import check_book
+    from xlbridge.report import Checked, json_document
+
+    t = time.perf_counter() if started is None else started
     try:
-        on = _device(device)  # imports torch while the engine works
-        for b in books:  # a foreign file fails now; the models are imported while the engine works
-            registry_entry(b.kind, b.source).checker()
+        on = prepare_models(books, device)  # torch is imported while the engine works
         results = [Checked(p, b.kind, check_book(b, on)) for p, b in zip(paths, books)]
     finally:
         for b in books:
@@ -139,6 +147,16 @@ def run_checks(paths: list[Path], device: str = "cpu", show_coverage: bool = Fal
     if show_coverage:
         print_coverage({r.path: r.comparisons for r in results})
     return ok
+
+
+def prepare_models(books: list, device: str = "cpu"):
+    """Import torch and the books' checkers (a foreign file fails here); the torch device to run them on."""
+    from xlbridge.workbooks import registry_entry
+
+    on = _device(device)
+    for b in books:
+        registry_entry(b.kind, b.source).checker()
+    return on
 
 
 def print_coverage(results_by_path: dict) -> None:
@@ -225,18 +243,51 @@ def build(
         for target in targets:
             _guard_overwrite(target, force)
         prepare_folder(out_dir)
+        jobs = [(builders.get(spec.kind, spec.build_default), target) for spec, target in zip(specs, targets)]
+        if not _build_all(jobs, check, device):
+            raise typer.Exit(code=1)
+
+
+def _build_all(jobs: list, check: bool, device: str) -> bool:
+    """Build each (builder, target); with `check`, hand each to LibreOffice as soon as it is
+    written and print the parity report. The last, largest workbook (graddesc's unrolled steps)
+    is built in a forked child while this process builds the others, then imports torch."""
+    from xlbridge.forked import Forked
+
+    t0, n = time.perf_counter(), len(jobs)
+    books: dict[Path, object] = {}
+
+    def built(target: Path, t: float) -> None:
+        out.print(_one_line(f"built {target} in {time.perf_counter() - t:.1f} s"), markup=False, highlight=False,
+                  soft_wrap=True)
+        if check:
+            from xlbridge import engine as engines
+
+            books[target] = engines.submit([target])[0]
+
+    with ExitStack() as stack:
+        forked = None
+        if len(jobs) > 1:
+            (build_last, last), jobs = jobs[-1], jobs[:-1]
+            last_tmp = stack.enter_context(recorded_path(last))   # atomic, and its bytes recorded as xlbridge's
+            t_last = time.perf_counter()
+            forked = Forked(build_last, last_tmp)   # before LibreOffice starts: a fork copies no threads
+            stack.callback(forked.cancel)
         if check:
             _start_engine()  # LibreOffice boots while the workbooks are built
-        t0 = time.perf_counter()
-        for spec, target in zip(specs, targets):
+        for build_one, target in jobs:
             t = time.perf_counter()
-            with recorded_path(target) as tmp:   # atomic, and its bytes recorded as xlbridge's
-                builders.get(spec.kind, spec.build_default)(tmp)
-            out.print(_one_line(f"built {target} in {time.perf_counter() - t:.1f} s"), markup=False, highlight=False,
-                      soft_wrap=True)
-        out.print(f"{len(targets)} workbook(s) built in {time.perf_counter() - t0:.1f} s")
-        if check and not run_checks(targets, device):
-            raise typer.Exit(code=1)
+            with recorded_path(target) as tmp:
+                build_one(tmp)
+            built(target, t)
+        if check:
+            prepare_models(list(books.values()), device)   # imports torch while the last one is built
+        if forked is not None:
+            forked.result()
+            stack.close()   # the last workbook is renamed into place and recorded
+            built(last, t_last)
+    out.print(f"{n} workbook(s) built in {time.perf_counter() - t0:.1f} s")
+    return not check or compare_books(list(books), list(books.values()), device, started=t0)
 
 
 def _parse_hparams(items: list[str]) -> dict[str, dict[str, float]]:

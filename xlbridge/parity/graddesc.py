@@ -2,7 +2,7 @@
 
 For each optimizer sheet the check reads, by defined name, what the sheet was run with (the
 data `x`, `y`; the sheet's hyperparameters `lr`, `beta1`, ...; the start `a_init`, `b_init`),
-runs the same optimizer with torch in float64 (models/linear.py) and compares every named
+runs the same optimizer with torch.optim in float64 (models/linear.py) and compares every named
 column step by step. Because the inputs are read back from the recalculated workbook, a user
 who edits a hyperparameter cell and checks again is compared with torch on the edited value.
 """
@@ -10,9 +10,6 @@ who edits a hyperparameter cell and checks again is compared with torch on the e
 from __future__ import annotations
 
 import numpy as np
-# torch.optim imports torch._dynamo at an optimizer's first step (2-3 s on a small machine).
-# Imported with this checker, it loads while `xlbridge check` waits for the engine (cli.run_checks).
-import torch._dynamo  # noqa: F401
 
 from xlbridge.contracts.graddesc import OPTIMIZER_SHEET
 from xlbridge.engine import Book
