@@ -47,9 +47,10 @@ def shared_path(*parts: str) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path, monkeypatch):
-    """Downloads land in a per-test cache, never in the user's."""
-    monkeypatch.setenv("XLBRIDGE_CACHE", str(tmp_path / "cache"))
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Downloads (and LibreOffice's kept profile) land in a per-test cache, never in the user's,
+    and not in the test's own folder, which some tests list."""
+    monkeypatch.setenv("XLBRIDGE_CACHE", str(tmp_path_factory.mktemp("cache")))
 
 
 def make_ratings(rows, titles=None, source="test ratings") -> Ratings:

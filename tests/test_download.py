@@ -13,7 +13,8 @@ import pytest
 from conftest import shared_path
 
 from xlbridge.data import load_ratings
-from xlbridge.download import cache_dir, fetch
+from xlbridge.cache import cache_dir
+from xlbridge.download import fetch
 from xlbridge.errors import XlbridgeInputError
 
 

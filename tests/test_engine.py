@@ -326,3 +326,21 @@ def test_bad_input_while_a_workbook_is_loading_still_exits_2(good, tmp_path):
                           text=True, timeout=300)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and "no parity check for workbook kind None" in lines[0], proc.stderr
+
+
+def test_the_next_process_starts_from_the_profile_libreoffice_set_up(tmp_path):
+    """The first process keeps the profile LibreOffice set up in the cache; the next one starts
+    from a copy of it, and still recalculates every formula (its recalculate-always setting kept)."""
+    recalculated = recalculate_files([_book(tmp_path / "a.xlsx", a=4.0, b=5.0)], tmp_path / "lo")[0]
+    stale = tmp_path / "stale.xlsx"
+    _with_stale_cache(recalculated, stale)
+    script = ("import sys; from xlbridge.engine import recalculate, soffice\n"
+              "print((soffice.profile('uno') / 'user' / 'extensions').is_dir())   # set up before it starts?\n"
+              "print(recalculate(sys.argv[1]).value('out'))")
+    env = dict(os.environ, XLBRIDGE_CACHE=str(tmp_path / "cache"))
+    runs = [subprocess.run([sys.executable, "-c", script, str(stale)], capture_output=True, text=True, env=env,
+                           timeout=300) for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
+    (kept,) = (tmp_path / "cache").glob("libreoffice-profile-*")
+    assert "OOXMLRecalcMode" in (kept / "registrymodifications.xcu").read_text()
+    assert [r.stdout.split() for r in runs] == [["False", str(4.0 * 5.0 + 2.0)], ["True", str(4.0 * 5.0 + 2.0)]]

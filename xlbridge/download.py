@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from xlbridge.cache import cache_dir
 from xlbridge.errors import XlbridgeInputError
 
 CHUNK = 1 << 16
@@ -48,13 +49,6 @@ DATASETS = {d.name: d for d in [
         "nietzsche.txt": "23cf69874ab69d3d256099ab530ea4be24d47d9675b673bcc67cbcd6298ec647",
     }, archive=False),
 ]}
-
-
-def cache_dir() -> Path:
-    if os.environ.get("XLBRIDGE_CACHE"):
-        return Path(os.environ["XLBRIDGE_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "xlbridge"
 
 
 def sha256(path: Path) -> str:

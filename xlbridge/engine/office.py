@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from xlbridge.calc.values import XlError
-from xlbridge.engine.soffice import soffice_command
+from xlbridge.engine.soffice import keep_profile, soffice_command
 from xlbridge.errors import XlbridgeInputError
 
 START_TIMEOUT_S = 60    # soffice answers on its pipe within a few seconds even on a busy machine
@@ -143,7 +143,9 @@ class Office:
                     shutil.copyfile(path, copy)
                     desktop = self._connect()
                     watchdog.start()
-                    return self._load_and_read(desktop, path, copy, store, areas)
+                    grids = self._load_and_read(desktop, path, copy, store, areas)
+                keep_profile("uno")  # it set up its profile and worked: the next process starts from a copy
+                return grids
             except Exception as e:
                 watchdog.cancel()
                 if expired.is_set():

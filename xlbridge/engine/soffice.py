@@ -9,6 +9,7 @@ caller reads back. The input files are never touched: LibreOffice gets numbered 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -45,17 +46,60 @@ def find_soffice() -> str:
 def profile(use: str) -> Path:
     """A private LibreOffice user profile for this process, one per `use` ("uno", "convert"):
     two soffice processes sharing a profile collide (the second hands its work to the first,
-    which may then exit), and these carry the recalculate-always setting. All are removed at
-    exit (remove_profiles, once no soffice uses them)."""
+    which may then exit), and these carry the recalculate-always setting. Each starts as a copy
+    of the set-up profile kept in the cache (keep_profile), when there is one. All are removed
+    at exit (remove_profiles, once no soffice uses them)."""
     global _profile_dir
     with _lock:
         if _profile_dir is None:
             _profile_dir = Path(tempfile.mkdtemp(prefix="xlbridge-lo-"))
         user = _profile_dir / use / "user"
         if not user.is_dir():
-            user.mkdir(parents=True)
-            (user / "registrymodifications.xcu").write_text(_RECALC_ALWAYS)
+            kept = _kept_profile()
+            try:
+                shutil.copytree(kept, user)
+            except OSError:   # none kept yet, or unreadable: LibreOffice sets up an empty one
+                shutil.rmtree(user, ignore_errors=True)
+                user.mkdir(parents=True)
+                (user / "registrymodifications.xcu").write_text(_RECALC_ALWAYS)
         return user.parent
+
+
+def _kept_profile() -> Path:
+    """Where a profile this LibreOffice has set up is kept for the next process. Its first start
+    in an empty profile sets one up before it answers (settings, the extension registry, a
+    graphics self-test): about 0.3 s that starting from a copy skips. Keyed by the installation
+    (the binary and its version file), so another LibreOffice never starts from this one's."""
+    from xlbridge.cache import cache_dir
+
+    exe = Path(find_soffice()).resolve()
+    stamp = [f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in (exe, exe.parent / "versionrc") if p.is_file()]
+    return cache_dir() / f"libreoffice-profile-{hashlib.sha256('|'.join(stamp).encode()).hexdigest()[:16]}"
+
+
+def keep_profile(use: str) -> None:
+    """Keep the profile `use`'s LibreOffice has just set up (it answered: it is whole), once per
+    installation; our recalculate-always setting must be in it. Written beside and renamed into
+    place, so a process never copies half a profile."""
+    with _lock:
+        if _profile_dir is None:
+            return
+        user, kept = _profile_dir / use / "user", _kept_profile()
+        settings = user / "registrymodifications.xcu"
+        if kept.exists() or not settings.is_file() or "OOXMLRecalcMode" not in settings.read_text(errors="replace"):
+            return
+        try:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            staged = Path(tempfile.mkdtemp(prefix=".profile-", dir=kept.parent))
+        except OSError:
+            return                                # a read-only cache: every start sets one up, as before
+        try:
+            shutil.copytree(user, staged / "user")
+            os.rename(staged / "user", kept)      # another process may have kept one first: theirs stays
+        except OSError:
+            pass
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
 
 
 def remove_profiles() -> None:
