@@ -182,13 +182,13 @@ def _killed(cmd, cwd, delay, writing: Path | None = None) -> set[int]:
 
 
 def _killed_runs(cmd, cwd, folder: Path, full: float, writing_delay: float):
-    """Six runs of `cmd` killed: three at a random moment of a run that takes `full` seconds,
-    three within `writing_delay` seconds of their first temporary file in `folder`. Yields, after
+    """Four runs of `cmd` killed: two at a random moment of a run that takes `full` seconds, two
+    within `writing_delay` seconds of their first temporary file in `folder`. Yields, after
     each, the pids killed so far and what to say if a check fails."""
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     killed, left = set(), 0
-    for attempt in range(6):
+    for attempt in range(4):
         writing = folder if attempt % 2 else None
         delay = rng.uniform(0, writing_delay) if writing else rng.uniform(0.3 * full, full)
         killed |= _killed(cmd, cwd, delay, writing)
