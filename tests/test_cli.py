@@ -8,10 +8,20 @@ import sys
 import openpyxl
 import pytest
 from conftest import shared_path
+from typer.testing import CliRunner
+
+from xlbridge.cli import app
 
 
 def run(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "xlbridge", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def invoke(*args):
+    """The command in this process (typer's CliRunner), for the many cases of one rule; the
+    subprocess cases (`run`) prove what a user's process shows and exits with."""
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 def one_line_error(proc, *fragments):
@@ -34,7 +44,7 @@ def test_bad_ratings_exit_2_and_write_nothing(tmp_path, content, fragment):
     f = tmp_path / "ratings.csv"
     f.write_text(content)
     out = tmp_path / "out"
-    one_line_error(run("build", "--ratings", f, "--out", out), str(f), fragment)
+    one_line_error(invoke("build", "--ratings", f, "--out", out), str(f), fragment)
     assert not out.exists() or list(out.iterdir()) == []
 
 
@@ -93,10 +103,10 @@ def test_train_then_generate(tmp_path):
     assert a.returncode == 0 and a.stdout == b.stdout  # greedy generation is deterministic
     assert a.stdout.startswith("the river and t") and len(a.stdout.rstrip("\n")) == len("the river and t") + 40
     one_line_error(run("generate", model, "the river €€€€€€€€"), "'€' is not in the vocabulary")
-    one_line_error(run("generate", tmp_path / "none.pt", "abc"), "no such model file")
+    one_line_error(invoke("generate", tmp_path / "none.pt", "abc"), "no such model file")
     empty = tmp_path / "empty.txt"
     empty.write_text("")
-    one_line_error(run("train", empty, "--out", tmp_path / "x.pt"), str(empty))
+    one_line_error(invoke("train", empty, "--out", tmp_path / "x.pt"), str(empty))
     assert not (tmp_path / "x.pt").exists()
 
 
@@ -144,19 +154,22 @@ def test_solve_command_writes_a_new_checked_workbook(tmp_path):
 ])
 def test_bad_hyperparameters_exit_2_and_write_nothing(tmp_path, args, fragment):
     out = tmp_path / "out"
-    one_line_error(run("build", "--out", out, *args), fragment)
+    one_line_error(invoke("build", "--out", out, *args), fragment)
     assert not out.exists()
 
 
 def test_rebuild_refuses_an_edited_workbook(tmp_path):
-    assert run("build", "--users", "6", "--movies", "6", "--out", tmp_path).returncode == 0
+    # real ratings build the collab workbook alone (the whole offline default: test_never_overwrites...)
+    args = ("build", "--ratings", shared_path("data", "ml-100k", "u.data"), "--users", "6", "--movies", "6",
+            "--out", tmp_path)
+    assert run(*args).returncode == 0
     book = tmp_path / "collab_filter.xlsx"
-    assert run("build", "--users", "6", "--movies", "6", "--out", tmp_path).returncode == 0  # untouched: fine
+    assert run(*args).returncode == 0  # untouched: fine
     wb = openpyxl.load_workbook(book)
     wb["dotprod"]["B30"] = 0.5  # the student's own start value
     wb.save(book)
     before = book.read_bytes()
-    one_line_error(run("build", "--users", "6", "--movies", "6", "--out", tmp_path), "was edited since xlbridge built it")
+    one_line_error(run(*args), "was edited since xlbridge built it")
     assert book.read_bytes() == before
 
 
@@ -183,7 +196,7 @@ def test_more_usage_errors(tmp_path):
 ])
 def test_fit_refuses_bad_settings(args, fragment, tmp_path):
     out = tmp_path / "m.pt"
-    one_line_error(run("fit", shared_path("data", "ml-100k"), "--out", out, *args), fragment)
+    one_line_error(invoke("fit", shared_path("data", "ml-100k"), "--out", out, *args), fragment)
     assert not out.exists()
 
 
@@ -191,11 +204,11 @@ def test_fit_refuses_files_without_ratings_and_foreign_models(tmp_path):
     empty = tmp_path / "ratings.csv"
     empty.write_text("userId,movieId,rating,timestamp\n")
     one_line_error(run("fit", empty, "--out", tmp_path / "m.pt"), "no ratings (the file has no data rows)")
-    one_line_error(run("fit", "--out", tmp_path / "m.pt"), "give a ratings file or folder")
+    one_line_error(invoke("fit", "--out", tmp_path / "m.pt"), "give a ratings file or folder")
     foreign = tmp_path / "foreign.pt"
     foreign.write_bytes(b"PK\x03\x04 certainly not a model")
-    one_line_error(run("interpret", foreign), "not a saved xlbridge model")
-    one_line_error(run("build", "--model", foreign, "--out", tmp_path), "not a saved xlbridge model")
+    one_line_error(invoke("interpret", foreign), "not a saved xlbridge model")
+    one_line_error(invoke("build", "--model", foreign, "--out", tmp_path), "not a saved xlbridge model")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["foreign.pt", "ratings.csv"]
 
 
