@@ -8,7 +8,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from conftest import formula_blocks
+from conftest import REPO, formula_blocks
 from xlbridge.engine import recalculate_many
 from xlbridge.workbooks import WORKBOOKS, registry_entry
 
@@ -16,9 +16,10 @@ pytestmark = pytest.mark.libreoffice
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("cached")
-    paths = [spec.build_default(tmp / spec.filename) for spec in WORKBOOKS]
+def built():
+    """The committed workbooks: what `xlbridge build` writes, byte for byte (tests/test_workbooks.py
+    builds each afresh and compares), recalculated in one LibreOffice run."""
+    paths = [REPO / "workbooks" / spec.filename for spec in WORKBOOKS]
     return paths, recalculate_many(paths)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import openpyxl
 import pytest
 
+from conftest import REPO
 from xlbridge.models.line import make_data
 from xlbridge.models.linear import train_torch
 from xlbridge.models.optimizers import STATE_KEYS
@@ -111,7 +112,7 @@ def books(tmp_path_factory):
     from xlbridge.engine import recalculate_many
 
     tmp = tmp_path_factory.mktemp("graddesc")
-    paths = {"default": build_graddesc(tmp / "graddesc.xlsx")}
+    paths = {"default": REPO / "workbooks" / "graddesc.xlsx"}   # the default build, byte for byte (test_workbooks)
     rng = np.random.default_rng(20240607)
     configs = {f"draw{i}": random_config(rng) for i in range(N_DRAWS)}
     for key, config in configs.items():
@@ -217,9 +218,9 @@ def test_out_of_range_hyperparameter_cell_is_a_clear_error(books):
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    path = build_graddesc(tmp_path_factory.mktemp("built") / "g.xlsx")
-    return openpyxl.load_workbook(path)
+def built():
+    """The committed workbook: the default build, byte for byte (tests/test_workbooks.py)."""
+    return openpyxl.load_workbook(REPO / "workbooks" / "graddesc.xlsx")
 
 
 def test_layout_names_and_styles(built):
