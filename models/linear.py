@@ -170,14 +170,16 @@ class _Functional:
     def __init__(self, optimizer: str, params: list, hp: dict, total_steps: int):
         self.optimizer, self.params, self.hp, self.total_steps = optimizer, params, hp, total_steps
         self.t = 0   # steps taken
-        zeros = [torch.zeros_like(p) for p in params]
+        zeros = lambda: [torch.zeros_like(p) for p in params]   # noqa: E731
         steps = [torch.tensor(0.0) for _ in params]
-        self._state = {
-            "sgd": {}, "momentum": {"momentum_buffer": [None] * len(params)},
-            "adagrad": {"sum": [torch.full_like(p, hp.get("initial_accumulator_value", 0.0)) for p in params],
-                        "step": steps},
-            "rmsprop": {"square_avg": zeros, "step": steps},
-        }.get(optimizer, {"exp_avg": zeros, "exp_avg_sq": [torch.zeros_like(p) for p in params], "step": steps})
+        if optimizer in ("sgd", "momentum"):   # filled by sgd() at the first step; never, without momentum
+            self._state = {"momentum_buffer": [None] * len(params)}
+        elif optimizer == "adagrad":
+            self._state = {"sum": [torch.full_like(p, hp["initial_accumulator_value"]) for p in params], "step": steps}
+        elif optimizer == "rmsprop":
+            self._state = {"square_avg": zeros(), "step": steps}
+        else:
+            self._state = {"exp_avg": zeros(), "exp_avg_sq": zeros(), "step": steps}
 
     def lr_beta1(self) -> tuple[float, float]:
         hp = self.hp
@@ -190,22 +192,22 @@ class _Functional:
         hp, s, name = self.hp, self._state, self.optimizer
         params, grads = self.params, [p.grad for p in self.params]
         if name in ("sgd", "momentum"):
-            torch_sgd.sgd(params, grads, s.get("momentum_buffer", [None] * len(params)), foreach=False,
-                      weight_decay=0.0, momentum=hp.get("momentum", 0.0), lr=hp["lr"],
-                      dampening=hp.get("dampening", 0.0), nesterov=False, maximize=False)
+            torch_sgd.sgd(params, grads, s["momentum_buffer"], foreach=False, weight_decay=0.0,
+                          momentum=hp.get("momentum", 0.0), lr=hp["lr"], dampening=hp.get("dampening", 0.0),
+                          nesterov=False, maximize=False)
         elif name == "adagrad":
             torch_adagrad.adagrad(params, grads, s["sum"], s["step"], foreach=False, lr=hp["lr"], weight_decay=0.0,
-                              lr_decay=hp["lr_decay"], eps=hp["eps"], maximize=False)
+                                  lr_decay=hp["lr_decay"], eps=hp["eps"], maximize=False)
         elif name == "rmsprop":
             torch_rmsprop.rmsprop(params, grads, s["square_avg"], [], [], s["step"], foreach=False, lr=hp["lr"],
-                              alpha=hp["alpha"], eps=hp["eps"], weight_decay=0.0, momentum=0.0, centered=False)
+                                  alpha=hp["alpha"], eps=hp["eps"], weight_decay=0.0, momentum=0.0, centered=False)
         elif name == "adam_course":
             course_adam(params, grads, s["exp_avg"], s["exp_avg_sq"], lr=hp["lr"], beta1=hp["beta1"], beta2=hp["beta2"])
         else:  # adam, adamw (Adam with decoupled weight decay, as torch's AdamW class runs it), adam_onecycle
             lr, beta1 = self.lr_beta1() if name == "adam_onecycle" else (hp["lr"], hp["beta1"])
             torch_adam.adam(params, grads, s["exp_avg"], s["exp_avg_sq"], [], s["step"], foreach=False,
-                        decoupled_weight_decay=name == "adamw", amsgrad=False, beta1=beta1, beta2=hp["beta2"],
-                        lr=lr, weight_decay=hp.get("weight_decay", 0.0), eps=hp["eps"], maximize=False)
+                            decoupled_weight_decay=name == "adamw", amsgrad=False, beta1=beta1, beta2=hp["beta2"],
+                            lr=lr, weight_decay=hp.get("weight_decay", 0.0), eps=hp["eps"], maximize=False)
         self.t += 1
 
     def state(self, key: str) -> list:

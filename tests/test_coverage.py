@@ -108,11 +108,13 @@ def _with_formulas(path, changes: dict, copy) -> None:
     with zipfile.ZipFile(path) as src, zipfile.ZipFile(copy, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
             data = src.read(info)
-            for ref, formula in by_part.get(info.filename, {}).items():
+            if info.filename in by_part:
                 xml = data.decode("utf-8")
-                cell = re.compile(rf'(<c r="{ref}"[^>]*>)<f>[^<]*</f>')
-                assert len(cell.findall(xml)) == 1, (info.filename, ref)
-                data = cell.sub(lambda m: m.group(1) + "<f>" + escape(formula[1:]) + "</f>", xml).encode("utf-8")
+                for ref, formula in by_part[info.filename].items():
+                    cell = re.compile(rf'(<c r="{ref}"[^>]*>)<f>[^<]*</f>')
+                    assert len(cell.findall(xml)) == 1, (info.filename, ref)
+                    xml = cell.sub(lambda m: m.group(1) + "<f>" + escape(formula[1:]) + "</f>", xml)
+                data = xml.encode("utf-8")
             dst.writestr(info, data)
 
 

@@ -256,15 +256,16 @@ def _build_all(jobs: list, check: bool, device: str) -> bool:
 
     t0, n = time.perf_counter(), len(jobs)
     books: dict[Path, object] = {}
-    submitted: dict[str, float] = {}
+    first_submitted = None   # the report times the engine's work from here
 
     def built(target: Path, t: float) -> None:
+        nonlocal first_submitted
         out.print(_one_line(f"built {target} in {time.perf_counter() - t:.1f} s"), markup=False, highlight=False,
                   soft_wrap=True)
         if check:
             from xlbridge import engine as engines
 
-            submitted.setdefault("first", time.perf_counter())   # the report times the engine's work from here
+            first_submitted = first_submitted or time.perf_counter()
             books[target] = engines.submit([target])[0]
 
     with ExitStack() as stack:
@@ -289,7 +290,7 @@ def _build_all(jobs: list, check: bool, device: str) -> bool:
             stack.close()   # the last workbook is renamed into place and recorded
             built(last, t_last)
     out.print(f"{n} workbook(s) built in {time.perf_counter() - t0:.1f} s")
-    return not check or compare_books(list(books), list(books.values()), device, started=submitted["first"])
+    return not check or compare_books(list(books), list(books.values()), device, started=first_submitted)
 
 
 def _parse_hparams(items: list[str]) -> dict[str, dict[str, float]]:

@@ -30,6 +30,7 @@ _RECALC_ALWAYS = """<?xml version="1.0" encoding="UTF-8"?>
 
 _lock = threading.RLock()   # one convert-to soffice at a time on its profile
 _profile_dir: Path | None = None
+_profile_tried = False      # keep_profile has run in this process
 
 
 def find_soffice() -> str:
@@ -80,10 +81,13 @@ def _kept_profile() -> Path:
 def keep_profile(use: str) -> None:
     """Keep the profile `use`'s LibreOffice has just set up (it answered: it is whole), once per
     installation; our recalculate-always setting must be in it. Written beside and renamed into
-    place, so a process never copies half a profile."""
+    place, so a process never copies half a profile. Tried once per process: every later
+    workbook would find the same answer."""
+    global _profile_tried
     with _lock:
-        if _profile_dir is None:
+        if _profile_dir is None or _profile_tried:
             return
+        _profile_tried = True
         user, kept = _profile_dir / use / "user", _kept_profile()
         settings = user / "registrymodifications.xcu"
         if kept.exists() or not settings.is_file() or "OOXMLRecalcMode" not in settings.read_text(errors="replace"):
