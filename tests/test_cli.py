@@ -18,8 +18,9 @@ def run(*args, cwd=None):
 
 
 def invoke(*args):
-    """The command in this process (typer's CliRunner), for the many cases of one rule; the
-    subprocess cases (`run`) prove what a user's process shows and exits with."""
+    """The command in this process (typer's CliRunner): the same app, options and one-line errors
+    without a Python (and torch) start of its own. The subprocess cases (`run`) prove what a
+    user's process shows and exits with (main() ends every command alike)."""
     result = CliRunner().invoke(app, [str(a) for a in args])
     return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
@@ -50,8 +51,8 @@ def test_bad_ratings_exit_2_and_write_nothing(tmp_path, content, fragment):
 
 def test_usage_errors_exit_2(tmp_path):
     one_line_error(run("build", "--ratings", tmp_path / "nope.csv", "--out", tmp_path), "no such file")
-    one_line_error(run("build", "--factors", "0", "--out", tmp_path), "n_factors must be an integer in [1, 50]; got 0")
-    one_line_error(run("download", "ml-1m"), "unknown dataset 'ml-1m'")
+    one_line_error(invoke("build", "--factors", "0", "--out", tmp_path), "n_factors must be an integer in [1, 50]; got 0")
+    one_line_error(invoke("download", "ml-1m"), "unknown dataset 'ml-1m'")
     assert run("build", "--no-such-option").returncode == 2
 
 
@@ -63,7 +64,7 @@ def test_never_overwrites_a_user_workbook(tmp_path):
     before = mine.read_bytes()
     one_line_error(run("build", "--users", "10", "--out", tmp_path), "was not written by xlbridge", "--force")
     assert mine.read_bytes() == before
-    assert run("build", "--users", "10", "--out", tmp_path, "--force").returncode == 0
+    assert invoke("build", "--users", "10", "--out", tmp_path, "--force").returncode == 0
     replaced = openpyxl.load_workbook(mine)
     assert replaced.defined_names["xlbridge_kind"].attr_text == '"collab"' and "my homework" not in str(replaced.active["A1"].value)
 
@@ -81,7 +82,7 @@ def test_build_from_real_ratings_and_check(tmp_path):
     coord = ws.defined_names["rmse"].attr_text.split("!")[1].replace("$", "")
     ws[coord] = ws[coord].value + "*1.01"
     wb.save(tampered)
-    proc = run("check", tmp_path / "collab_filter.xlsx", tampered)
+    proc = invoke("check", tmp_path / "collab_filter.xlsx", tampered)
     assert proc.returncode == 1 and "MISMATCH" in proc.stdout and "FAIL:" in proc.stdout
 
 
@@ -90,7 +91,7 @@ def test_check_refuses_foreign_workbooks(tmp_path):
     foreign = tmp_path / "foreign.xlsx"
     openpyxl.Workbook().save(foreign)
     one_line_error(run("check", foreign), "no parity check for workbook kind None")
-    one_line_error(run("check", tmp_path / "missing.xlsx"), "no such workbook")
+    one_line_error(invoke("check", tmp_path / "missing.xlsx"), "no such workbook")
 
 
 def test_train_then_generate(tmp_path):
@@ -99,10 +100,10 @@ def test_train_then_generate(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "valid loss" in proc.stdout and model.is_file()
     a = run("generate", model, "the river and t", "--n", "40")
-    b = run("generate", model, "the river and t", "--n", "40")
-    assert a.returncode == 0 and a.stdout == b.stdout  # greedy generation is deterministic
+    b = invoke("generate", model, "the river and t", "--n", "40")
+    assert a.returncode == 0 and a.stdout == b.stdout  # greedy generation is deterministic, in any process
     assert a.stdout.startswith("the river and t") and len(a.stdout.rstrip("\n")) == len("the river and t") + 40
-    one_line_error(run("generate", model, "the river €€€€€€€€"), "'€' is not in the vocabulary")
+    one_line_error(invoke("generate", model, "the river €€€€€€€€"), "'€' is not in the vocabulary")
     one_line_error(invoke("generate", tmp_path / "none.pt", "abc"), "no such model file")
     empty = tmp_path / "empty.txt"
     empty.write_text("")
@@ -123,7 +124,7 @@ def test_solve_command_lists_and_refuses_bad_files(tmp_path):
     assert book.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["c.xlsx"]
     fake = tmp_path / "fake.xlsx"
     fake.write_text("not a workbook")
-    one_line_error(run("solve", fake), str(fake))
+    one_line_error(invoke("solve", fake), str(fake))
     assert fake.read_text() == "not a workbook"
 
 
@@ -139,9 +140,9 @@ def test_solve_command_writes_a_new_checked_workbook(tmp_path):
     assert "matches" in proc.stdout and book.read_bytes() == before
     solved = tmp_path / "c.solved.xlsx"
     assert solved.is_file()
-    again = run("check", solved)  # parity still holds on the solved copy
+    again = invoke("check", solved)  # parity still holds on the solved copy
     assert again.returncode == 0 and "PASS:" in again.stdout
-    one_line_error(run("solve", book, "--sheet", "dotprod"), "--force")  # no silent overwrite
+    one_line_error(invoke("solve", book, "--sheet", "dotprod"), "--force")  # no silent overwrite
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -162,9 +163,9 @@ def test_rebuild_refuses_an_edited_workbook(tmp_path):
     # real ratings build the collab workbook alone (the whole offline default: test_never_overwrites...)
     args = ("build", "--ratings", shared_path("data", "ml-100k", "u.data"), "--users", "6", "--movies", "6",
             "--out", tmp_path)
-    assert run(*args).returncode == 0
+    assert invoke(*args).returncode == 0
     book = tmp_path / "collab_filter.xlsx"
-    assert run(*args).returncode == 0  # untouched: fine
+    assert invoke(*args).returncode == 0  # untouched: fine
     wb = openpyxl.load_workbook(book)
     wb["dotprod"]["B30"] = 0.5  # the student's own start value
     wb.save(book)
@@ -177,10 +178,10 @@ def test_more_usage_errors(tmp_path):
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
     one_line_error(run("build", "--out", a_file), "--out must be a folder")
-    one_line_error(run("build", "--ratings", shared_path("data", "ml-100k"), "--epochs", "3", "--out", tmp_path),
+    one_line_error(invoke("build", "--ratings", shared_path("data", "ml-100k"), "--epochs", "3", "--out", tmp_path),
                    "--epochs and --hparam set graddesc.xlsx")
-    one_line_error(run("train", "--threads", "0"), "--threads must be an integer in [1, 1024]; got 0")
-    one_line_error(run("train", "--out", tmp_path / "no" / "m.pt"), "does not exist")
+    one_line_error(invoke("train", "--threads", "0"), "--threads must be an integer in [1, 1024]; got 0")
+    one_line_error(invoke("train", "--out", tmp_path / "no" / "m.pt"), "does not exist")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
 
 
@@ -203,7 +204,7 @@ def test_fit_refuses_bad_settings(args, fragment, tmp_path):
 def test_fit_refuses_files_without_ratings_and_foreign_models(tmp_path):
     empty = tmp_path / "ratings.csv"
     empty.write_text("userId,movieId,rating,timestamp\n")
-    one_line_error(run("fit", empty, "--out", tmp_path / "m.pt"), "no ratings (the file has no data rows)")
+    one_line_error(invoke("fit", empty, "--out", tmp_path / "m.pt"), "no ratings (the file has no data rows)")
     one_line_error(invoke("fit", "--out", tmp_path / "m.pt"), "give a ratings file or folder")
     foreign = tmp_path / "foreign.pt"
     foreign.write_bytes(b"PK\x03\x04 certainly not a model")
@@ -221,7 +222,7 @@ def test_fit_then_interpret_then_build_with_the_model(tmp_path):
     assert lines[2].split() == ["epoch", "train_loss", "valid_loss", "time"]
     assert [line.split()[0] for line in lines[3:5]] == ["0", "1"]                   # one row per epoch
     assert "valid MSE" in lines[-1] and "1 torch thread" in lines[-1] and model.is_file()
-    proc = run("interpret", model, "--png", tmp_path / "pca.png", "--xlsx", tmp_path / "pca.xlsx")
+    proc = invoke("interpret", model, "--png", tmp_path / "pca.png", "--xlsx", tmp_path / "pca.xlsx")
     assert proc.returncode == 0, proc.stderr
     assert "lowest movie bias" in proc.stdout and "PCA reading: PCA fitted on the movie factors" in proc.stdout
     assert (tmp_path / "pca.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -229,6 +230,6 @@ def test_fit_then_interpret_then_build_with_the_model(tmp_path):
     assert {"movie bias", "pca", "chart"} <= set(wb.sheetnames)
     highest = [c.value for c in wb["movie bias"]["E"][2:17]]                      # the 15 highest biases' titles
     assert "Star Wars (1977)" in highest or "Titanic (1997)" in highest
-    proc = run("build", "--model", model, "--out", tmp_path)
+    proc = invoke("build", "--model", model, "--out", tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "trained DotProductBias" in openpyxl.load_workbook(tmp_path / "dpb.xlsx").sheetnames

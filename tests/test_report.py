@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 from conftest import tampered_copy
+from typer.testing import CliRunner
 
+from xlbridge.cli import app
 from xlbridge.parity import Comparison
 from xlbridge.report import WIDTH, Checked, json_document, text_lines
 
@@ -75,9 +77,12 @@ def test_json_has_every_comparison_and_no_infinity():
 
 @pytest.mark.libreoffice
 def test_check_prints_the_short_report_and_keeps_its_exit_codes(tmp_path):
+    """The text report from a user's process; the JSON of the same books in this process (typer's
+    CliRunner), and again from a process for a failing book, where stdout must be JSON alone."""
     run = lambda *a: subprocess.run([sys.executable, "-m", "xlbridge", "check", *map(str, a)],  # noqa: E731
                                     capture_output=True, text=True, timeout=600)
-    doc = json.loads(run(*BOOKS, "--json").stdout)
+    invoke = lambda *a: CliRunner().invoke(app, ["check", *map(str, a)])  # noqa: E731
+    doc = json.loads(invoke(*BOOKS, "--json").stdout)
     proc = run(*BOOKS)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
@@ -94,8 +99,8 @@ def test_check_prints_the_short_report_and_keeps_its_exit_codes(tmp_path):
     assert book["path"] == str(tampered) and book["kind"] == "collab" and not book["passed"]
     bad = [(c["sheet"], c["quantity"]) for c in book["comparisons"] if not c["passed"]]
     assert bad == [("dotprod", "rmse")] and len(book["comparisons"]) > 12
-    proc = run(tmp_path / "missing.xlsx", "--json")
-    assert proc.returncode == 2 and proc.stdout == "" and "no such workbook" in proc.stderr
+    result = invoke(tmp_path / "missing.xlsx", "--json")
+    assert result.exit_code == 2 and result.stdout == "" and "no such workbook" in result.stderr
 
 
 @pytest.mark.libreoffice
