@@ -43,6 +43,17 @@ def test_one_line_per_sheet_in_80_columns():
     assert lines[-2].startswith("Tolerances: 1e-09, 1e-06, labels exact.")
 
 
+def test_text_a_model_decides_is_named_exact_not_a_zero_tolerance():
+    """A predicted character is compared exactly (tolerance 0): the summary says so in words."""
+    predicted = Comparison("nn.RNN", "predicted characters as shown", 24, 0.0, 0.0, False, ("prediction_glyphs",))
+    checked = [Checked(Path("char_rnn.xlsx"), "char_rnn", [Comparison("nn.RNN", "probs", 24, 1e-16), predicted])]
+    lines = text_lines(checked, "LibreOffice")
+    assert lines[-2].startswith("Tolerances: 1e-09, text outputs exact.")
+    assert text_lines(_results(), "LibreOffice")[-2].startswith("Tolerances: 1e-09, 1e-06, labels exact.")
+    lines = text_lines([*checked, *_results()], "LibreOffice")
+    assert lines[-2].startswith("Tolerances: 1e-09, 1e-06, text outputs and labels exact.")
+
+
 def test_a_failing_sheet_names_its_failing_quantities():
     lines = text_lines(_results(bad=True), "Gnumeric")
     assert lines[0] == "Parity: Gnumeric recalculation vs PyTorch (float64)"

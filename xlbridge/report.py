@@ -83,8 +83,10 @@ def text_lines(results: list[Checked], engine: str, verbose: bool = False) -> li
             # a failing sheet says which quantities failed, so the reader knows where to look
             lines += [_fit(f"  - {_why(c)}", WIDTH) for c in comps if not c.passed]
     comps = [c for r in results for c in r.comparisons]
-    tols = [f"{t:.0e}" for t in sorted({c.tol for c in comps if not c.label})]
-    tols += ["labels exact"] if any(c.label for c in comps) else []
+    tols = [f"{t:.0e}" for t in sorted({c.tol for c in comps if c.tol > 0})]
+    exact = [what for what, found in (("text outputs", any(c.tol == 0 and not c.label for c in comps)),
+                                      ("labels", any(c.label for c in comps))) if found]
+    tols += [" and ".join(exact) + " exact"] if exact else []
     lines += ["max |diff|: the largest over the sheet's quantities, some relative per cell.",
               _fit(f"Tolerances: {', '.join(tols)}. --verbose lists every quantity with its tolerance.", WIDTH)]
     lines.append(verdict(results))
