@@ -120,6 +120,34 @@ def test_one_process_serves_every_call(tmp_path):
     assert office().pid == pid  # the same soffice, not a fresh one per call
 
 
+def _group_ends(pgid: int, within: float = 5.0) -> bool:
+    """True once no process is left in the group soffice started (the last may take a moment to
+    be reaped)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+
+
+@needs_uno
+def test_shutdown_ends_libreoffice_now_and_a_later_call_starts_a_fresh_one(tmp_path):
+    from xlbridge.engine import shutdown
+
+    path = _book(tmp_path / "a.xlsx", a=2.0)
+    assert recalculate(path).value("sumsq", "my sheet") == 13.0
+    pid = office().pid
+    profiles = engine.soffice.profile("uno").parent
+    shutdown()
+    assert office().pid is None and _group_ends(pid) and not profiles.exists()
+    assert recalculate(path).value("sumsq", "my sheet") == 13.0      # a fresh process and worker
+    assert office().pid not in (None, pid)
+
+
 @needs_uno
 def test_the_bridge_leaves_pythons_import_alone(tmp_path):
     """uno.py hooks every import; left in place, a failed `from m import x` raises ImportError
@@ -138,15 +166,7 @@ def test_soffice_is_shut_down_at_interpreter_exit(tmp_path):
     assert proc.returncode == 0, proc.stderr
     value, pid = proc.stdout.split()
     assert float(value) == pytest.approx(6 + 2 ** 0.5)
-    deadline = time.monotonic() + 5  # its last children may take a moment to be reaped
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(int(pid), 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.1)
-    with pytest.raises(ProcessLookupError):  # the group soffice started in is gone with it
-        os.killpg(int(pid), 0)
+    assert _group_ends(int(pid))   # the group soffice started in is gone with it
 
 
 def test_fallback_without_the_bridge_gives_the_same_values(tmp_path, monkeypatch):

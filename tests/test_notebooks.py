@@ -71,7 +71,11 @@ def test_runs_top_to_bottom(path, tmp_path, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")   # plots inline, even where CI sets Agg
 
     nb = nbformat.read(copy, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+    # One more cell ends LibreOffice (and removes its profile), and the kernel is then ended at
+    # once, as `xlbridge` ends its own process (cli.main): tearing down torch's modules would take
+    # it another second or two
+    nb.cells.append(nbformat.v4.new_code_cell("from xlbridge.engine import shutdown\nshutdown()"))
+    client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", shutdown_kernel="immediate",
                                      resources={"metadata": {"path": str(folder)}})
     client.execute()    # raises CellExecutionError, with the cell and its traceback, on the first failure
 

@@ -35,7 +35,7 @@ from xlbridge.engine.soffice import find_soffice
 from xlbridge.errors import XlbridgeInputError
 
 __all__ = ["Book", "ENGINES", "TIMEOUT_S", "find_soffice", "recalculate", "recalculate_files", "recalculate_many",
-           "start", "submit", "uses_uno"]
+           "shutdown", "start", "submit", "uses_uno"]
 
 ENGINES = {"libreoffice": "LibreOffice", "gnumeric": "Gnumeric"}
 TIMEOUT_S = 120.0   # per workbook; the course workbooks take about a second each
@@ -166,13 +166,17 @@ class _Worker:
 
 
 @atexit.register
-def _shutdown() -> None:
-    """At interpreter exit, even after an error while a workbook was loading: end the engines'
-    processes, then let the worker threads return from their calls into them. A thread still
-    inside LibreOffice's bridge while Python finalises aborts the process (exit 134)."""
+def shutdown() -> None:
+    """End the engines' processes, then let the worker threads return from their calls into
+    them; a later call starts a fresh engine. Runs at interpreter exit, even after an error
+    while a workbook was loading: a thread still inside LibreOffice's bridge while Python
+    finalises aborts the process (exit 134). A notebook may call it to end LibreOffice now."""
     stop_office()
     gnumeric.stop_running()
-    for worker in list(_workers.values()):
+    with _workers_lock:
+        workers = list(_workers.values())
+        _workers.clear()
+    for worker in workers:
         worker.close(timeout=10)
     soffice.remove_profiles()
 
