@@ -53,8 +53,8 @@ def header(ws, cell_range: str) -> None:
 
 
 def _like(first, rest, *ids: str) -> None:
-    """Give the `rest` of a block the style ids `first` was given. openpyxl would hash the same
-    style object again for every cell: a tenth of building a workbook."""
+    """Give the `rest` of a block the style ids `first` was given, where openpyxl would hash the
+    same style objects again for each of its cells."""
     values = [getattr(first._style, key) for key in ids]
     for c in rest:
         if not c._style:                      # a cell never styled has none yet
