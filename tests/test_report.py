@@ -88,28 +88,29 @@ def test_json_has_every_comparison_and_no_infinity():
 
 @pytest.mark.libreoffice
 def test_check_prints_the_short_report_and_keeps_its_exit_codes(tmp_path):
-    """The text report from a user's process; the JSON of the same books in this process (typer's
-    CliRunner), and again from a process for a failing book, where stdout must be JSON alone."""
-    run = lambda *a: subprocess.run([sys.executable, "-m", "xlbridge", "check", *map(str, a)],  # noqa: E731
-                                    capture_output=True, text=True, timeout=600)
+    """The text report in this process (typer's CliRunner); the JSON of the same books and a
+    failing one from a user's process, where stdout must be the JSON document alone, exit 1."""
     invoke = lambda *a: CliRunner().invoke(app, ["check", *map(str, a)])  # noqa: E731
-    doc = json.loads(invoke(*BOOKS, "--json").stdout)
-    proc = run(*BOOKS)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    lines = proc.stdout.splitlines()
+    result = invoke(*BOOKS)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
     assert all(len(line) <= WIDTH for line in lines), max(lines, key=len)
-    sheets = [line for line in lines if line.endswith(" ok")]
-    want = {(Path(w["path"]).name, c["sheet"]) for w in doc["workbooks"] for c in w["comparisons"]}
-    assert len(sheets) == len(want) > 10 and lines[1].split()[:3] == ["workbook", "sheet", "quantities"]
-    assert doc["passed"] and doc["summary"].startswith("PASS:") and doc["summary"] in lines
     tampered = tampered_copy(BOOKS[1], tmp_path / "tampered.xlsx", "dotprod")
-    proc = run(tampered, "--json")
+    proc = subprocess.run([sys.executable, "-m", "xlbridge", "check", *map(str, BOOKS), str(tampered), "--json"],
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1, proc.stderr
     doc = json.loads(proc.stdout)  # stdout is the JSON document and nothing else
-    (book,) = doc["workbooks"]
+    *books, book = doc["workbooks"]
+    assert [Path(w["path"]) for w in books] == BOOKS and all(w["passed"] for w in books)
+    sheets = [line for line in lines if line.endswith(" ok")]
+    want = {(Path(w["path"]).name, c["sheet"]) for w in books for c in w["comparisons"]}
+    assert len(sheets) == len(want) > 10 and lines[1].split()[:3] == ["workbook", "sheet", "quantities"]
+    comparisons = [c for w in books for c in w["comparisons"]]
+    assert lines[-2].startswith(f"PASS: {len(comparisons)} quantities, {sum(c['cells'] for c in comparisons)} cells")
     assert book["path"] == str(tampered) and book["kind"] == "collab" and not book["passed"]
     bad = [(c["sheet"], c["quantity"]) for c in book["comparisons"] if not c["passed"]]
     assert bad == [("dotprod", "rmse")] and len(book["comparisons"]) > 12
+    assert not doc["passed"] and doc["summary"].startswith("FAIL:")
     result = invoke(tmp_path / "missing.xlsx", "--json")
     assert result.exit_code == 2 and result.stdout == "" and "no such workbook" in result.stderr
 
