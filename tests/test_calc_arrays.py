@@ -109,3 +109,23 @@ def test_solved_array_model_checks_in_libreoffice(tmp_path):
     assert solve_command(path, console=con) == 0
     text = con.export_text()
     assert "model: LibreOffice recalculation gives 2.5 (matches" in text
+
+
+def test_matrix_products_are_correctly_rounded_on_every_machine():
+    """MMULT's sums are exact sums of the products rounded once (what Fraction computes here),
+    not BLAS's, whose order of summation changes with the CPU: cached values are the same
+    bytes wherever a workbook is built. Cancelling terms make the order show."""
+    from fractions import Fraction
+
+    from xlbridge.calc.functions.math import matrix_product
+
+    rng = np.random.default_rng(11)
+    a = rng.normal(size=(40, 3, 10)) * 10.0 ** rng.integers(-8, 9, size=(40, 3, 10))
+    b = rng.normal(size=(40, 10, 2))
+    out = matrix_product(a, b)
+    assert out.shape == (40, 3, 2)
+    exact = np.array([[[float(sum(Fraction(float(a[n, i, k] * b[n, k, j])) for k in range(10)))
+                        for j in range(2)] for i in range(3)] for n in range(40)])
+    assert np.array_equal(out, exact)
+    assert not np.array_equal(out, np.sum(a[..., :, :, None] * b[..., None, :, :], axis=-2))   # the order shows
+    assert np.isnan(matrix_product(np.array([[1e308, 1e308]]), np.array([[10.0], [-10.0]])))[0, 0]

@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from xlbridge.calc.functions import FUNCTIONS
+from xlbridge.calc.functions.math import matrix_product
 from xlbridge.calc.parse import MAX_COL, MAX_ROW, Array, Call, Const, Missing, Name, Op, Range, Ref
 from xlbridge.calc.values import CellError, XlError, is_number
 
@@ -533,7 +534,7 @@ class GroupEvaluator:
             ok &= good & (not v.logical)
         if xs[0].shape[2] != xs[1].shape[1]:
             raise Unsupported("MMULT of sizes that do not fit")
-        out = np.matmul(xs[0], xs[1])
+        out = matrix_product(xs[0], xs[1])
         return Block(out, ok & _finite(out, hosts.n))
 
     def _row(self, node, hosts, array):

@@ -382,11 +382,28 @@ def _p_sumproduct(b, args, N):
     return b.dyn(fwd, vjp, parts, (N, 1, 1), affine=n_dyn <= 1 and all(b.affine(p) for p in parts))
 
 
+def matrix_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b over the last two axes, each element the math.fsum of its products, as every sum
+    here: BLAS sums in an order that depends on the CPU, and the values cached in a workbook
+    must be the same bytes on every machine. NaN where the sum has no finite value."""
+    prod = np.swapaxes(a[..., :, :, None] * b[..., None, :, :], -2, -1)    # (..., I, J, K)
+    out = []
+    for products in prod.reshape(-1, prod.shape[-1]).tolist():
+        try:
+            out.append(math.fsum(products))
+        except (ValueError, OverflowError):     # inf - inf, or a sum past the float range
+            out.append(math.nan)
+    return np.array(out, dtype=float).reshape(prod.shape[:-1])
+
+
 @function("MMULT", "aa")
 def _mmult(a, b):
     if a.shape[1] != b.shape[0] or not all(is_number(v) for v in np.concatenate([a.ravel(), b.ravel()])):
         raise CellError("#VALUE!")
-    return (a.astype(float) @ b.astype(float)).astype(object)
+    out = matrix_product(a.astype(float), b.astype(float))
+    if not np.isfinite(out).all():
+        raise CellError("#NUM!")
+    return out.astype(object)
 
 
 @path("MMULT")
