@@ -10,7 +10,7 @@ Rows (each a fresh `python -m xlbridge ...` process, wall clock):
     check            the three committed workbooks (target 3 s)
 
 The targets are a quiet machine's; as in solver_speed.py they are also shown scaled by the
-machine factor (importing torch here over the 1.4 s it took there, baseline.py), which decides
+machine factor (`python -c "import torch"` here over the 1.4 s it took there, baseline.py), which decides
 "met".
 
 "before" is --base (by default the merge base with main; unpacked by baseline.py), run on the
