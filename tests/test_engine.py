@@ -7,10 +7,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import openpyxl
@@ -167,6 +169,34 @@ def test_soffice_is_shut_down_at_interpreter_exit(tmp_path):
     value, pid = proc.stdout.split()
     assert float(value) == pytest.approx(6 + 2 ** 0.5)
     assert _group_ends(int(pid))   # the group soffice started in is gone with it
+
+
+@needs_uno
+def test_soffice_ends_with_a_process_killed_without_cleanup(tmp_path):
+    """SIGKILL, or a SIGTERM nothing handles (a notebook kernel ended on restart), runs no atexit
+    handler: soffice.bin must not run on for good, nor its profile stay behind. Two processes
+    at once, one killed each way."""
+    src = _book(tmp_path / "a.xlsx")
+    code = ("import sys, time; from xlbridge.engine import recalculate, soffice; from xlbridge.engine.office import office; "
+            "recalculate(sys.argv[1]); print(office().pid, soffice.profile('uno').parent, flush=True); time.sleep(120)")
+    procs = {how: subprocess.Popen([sys.executable, "-c", code, str(src)], stdout=subprocess.PIPE, text=True)
+             for how in (signal.SIGKILL, signal.SIGTERM)}
+    try:
+        started = {how: proc.stdout.readline().split() for how, proc in procs.items()}
+        for how, proc in procs.items():
+            pid, profiles = started[how]
+            assert not _group_ends(int(pid), within=0.2), how      # it runs while its Python does
+            proc.send_signal(how)
+            proc.wait(timeout=30)
+        for how, (pid, profiles) in started.items():
+            assert _group_ends(int(pid)), f"{how.name}: soffice outlived the process that started it"
+            deadline = time.monotonic() + 5
+            while Path(profiles).exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not Path(profiles).exists(), f"{how.name}: its profile stayed"
+    finally:
+        for proc in procs.values():
+            proc.kill()
 
 
 def test_fallback_without_the_bridge_gives_the_same_values(tmp_path, monkeypatch):

@@ -6,9 +6,12 @@ test process may hold the engine's threads from an earlier test (then the job wo
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -89,3 +92,40 @@ def test_with_threads_running_the_job_runs_here(tmp_path):
         print(done_before_result)
     """)
     assert out == "True"
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (an orphan's zombie may wait long for a reaper)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+def test_a_parent_killed_with_sigkill_takes_its_child_along(tmp_path):
+    """A build killed with SIGKILL runs no cleanup; its child must not go on writing (the next
+    run removes a dead process's temporary file, and the child would write it again)."""
+    pid_file = tmp_path / "child"
+    parent = subprocess.Popen([sys.executable, "-c", PRELUDE + textwrap.dedent(f"""
+        job = Forked(lambda: (open({str(pid_file)!r} + ".tmp", "w").write(str(os.getpid())),
+                              os.rename({str(pid_file)!r} + ".tmp", {str(pid_file)!r}), time.sleep(60)))
+        time.sleep(60)
+    """)])
+    child = None
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() and time.monotonic() < deadline and parent.poll() is None:
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+        assert child != parent.pid and _running(child)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while _running(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _running(child), "the child outlived its killed parent"
+    finally:
+        parent.kill()
+        if child is not None and _running(child):
+            os.kill(child, signal.SIGKILL)

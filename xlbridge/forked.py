@@ -3,20 +3,36 @@
 Building a workbook is Python work, and Python threads share one interpreter lock: only another
 process builds in parallel. A forked child starts at once (a copy of this process: no interpreter
 start, no imports) and hands back only what it must: None or the exception it raised, and the
-warnings it gave, which are given again here. Where fork is not how the platform starts
+warnings it gave, which are given again here. It ends with its parent, even a parent killed with
+SIGKILL. Where fork is not how the platform starts
 processes (macOS, Windows), or where threads already run (a fork copies only the calling
 thread, not the locks the others hold), the job runs here, at once, instead.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
 import sys
 import threading
 import warnings
 
+_PR_SET_PDEATHSIG = 1     # linux/prctl.h
 
-def _child(conn, fn, args) -> None:
+
+def _die_with(parent: int) -> None:
+    """End this child when its parent ends, however it ends: a parent killed with SIGKILL runs
+    no cleanup, and its child would go on writing the temporary file that the next run has
+    already removed as a dead process's."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:      # it ended before the line above
+        os._exit(1)
+
+
+def _child(conn, parent, fn, args) -> None:
+    _die_with(parent)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -42,7 +58,8 @@ class Forked:
             return
         ctx = multiprocessing.get_context("fork")
         self._conn, child_conn = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(target=_child, args=(child_conn, fn, args), daemon=True)
+        self._proc = ctx.Process(target=_child, args=(child_conn, os.getpid(), fn, args),
+                                 daemon=True)
         self._proc.start()
         child_conn.close()
 

@@ -26,9 +26,10 @@ import time
 from pathlib import Path
 
 from xlbridge.calc.values import XlError
-from xlbridge.engine.soffice import keep_profile, soffice_command
+from xlbridge.engine.soffice import find_soffice, keep_profile, profile, soffice_command
 from xlbridge.errors import XlbridgeInputError
 
+GUARD = str(Path(__file__).with_name("guard.py"))
 START_TIMEOUT_S = 60    # soffice answers on its pipe within a few seconds even on a busy machine
 UNO_DIRS = ("/usr/lib/python3/dist-packages", "/usr/lib/libreoffice/program")
 
@@ -75,14 +76,15 @@ class Office:
 
     def __init__(self):
         self._lock = threading.RLock()
-        self._proc: subprocess.Popen | None = None
+        self._proc: subprocess.Popen | None = None   # the guard (guard.py), or soffice itself
+        self._group = 0                               # soffice's process group
         self._pipe = ""
         self._desktop = None
 
     @property
     def pid(self) -> int | None:
         """The running soffice's process id (and process group), or None."""
-        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+        return self._group if self._proc is not None and self._proc.poll() is None else None
 
     def start(self) -> None:
         """Start soffice now, without waiting for it (it boots while Python works on)."""
@@ -91,10 +93,24 @@ class Office:
                 return
             self._desktop = None
             self._pipe = f"xlbridge{os.getpid()}_{time.monotonic_ns()}"
-            accept = f"--accept=pipe,name={self._pipe};urp;StarOffice.ComponentContext"
-            # its own session: soffice forks soffice.bin, and the whole group is ended together
-            self._proc = subprocess.Popen(soffice_command("uno", accept), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL, start_new_session=True)
+            command = soffice_command("uno", f"--accept=pipe,name={self._pipe};urp;StarOffice.ComponentContext")
+            # soffice forks soffice.bin: its own session, so that the whole group is ended together
+            # and a Ctrl-C in the terminal reaches only Python, which ends it
+            if os.name != "posix" or not sys.executable:
+                self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                              stderr=subprocess.DEVNULL, start_new_session=True)
+                self._group = self._proc.pid
+                return
+            # through the guard, which ends it when this process ends, whatever ends it
+            self._proc = subprocess.Popen([sys.executable, "-I", "-S", GUARD, str(profile("uno").parent), *command],
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                          start_new_session=True)
+            line = self._proc.stdout.readline()
+            self._proc.stdout.close()
+            if not line.strip().isdigit():
+                self._proc.wait()
+                raise XlbridgeInputError(f"LibreOffice ({command[0]}) could not be started")
+            self._group = int(line)
 
     def _connect(self):
         if self._desktop is not None and self.pid is not None:
@@ -111,7 +127,7 @@ class Office:
                 break
             except NoConnectException:
                 if self._proc.poll() is not None:
-                    raise XlbridgeInputError(f"LibreOffice ({self._proc.args[0]}) exited with status "
+                    raise XlbridgeInputError(f"LibreOffice ({find_soffice()}) exited with status "
                                              f"{self._proc.returncode} before it could be used") from None
                 if time.monotonic() > deadline:
                     self.stop()
@@ -204,14 +220,24 @@ class Office:
         proc, self._proc, self._desktop = self._proc, None, None
         if proc is None or proc.poll() is not None:
             return
-        try:  # the whole group it was started in: soffice and soffice.bin (only ours: its own session)
-            if hasattr(os, "killpg"):
-                os.killpg(proc.pid, signal.SIGKILL)
-            else:
-                proc.kill()
-        except ProcessLookupError:
+        if proc.stdin is None:   # soffice itself, without a guard
+            proc.kill()
+            proc.wait()
+            return
+        try:  # the guard ends the whole group (soffice and soffice.bin, only ours) and exits
+            proc.stdin.write(b"stop")
+            proc.stdin.close()
+        except BrokenPipeError:
             pass
-        proc.wait()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:   # a guard that does not answer: end both ourselves
+            for pgid in (self._group, proc.pid):
+                try:
+                    os.killpg(pgid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            proc.wait()
 
 
 def _props(uno, **kw):
