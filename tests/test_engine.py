@@ -380,7 +380,7 @@ def test_bad_input_while_a_workbook_is_loading_still_exits_2(good, tmp_path):
 
 def test_the_next_process_starts_from_the_profile_libreoffice_set_up(tmp_path):
     """The first process keeps the profile LibreOffice set up in the cache; the next one starts
-    from a copy of it, and still recalculates every formula (its recalculate-always setting kept)."""
+    from a copy of it, and still recalculates every formula, through UNO and through convert-to."""
     recalculated = recalculate_files([_book(tmp_path / "a.xlsx", a=4.0, b=5.0)], tmp_path / "lo")[0]
     stale = tmp_path / "stale.xlsx"
     _with_stale_cache(recalculated, stale)
@@ -394,3 +394,8 @@ def test_the_next_process_starts_from_the_profile_libreoffice_set_up(tmp_path):
     (kept,) = (tmp_path / "cache").glob("libreoffice-profile-*")
     assert "OOXMLRecalcMode" in (kept / "registrymodifications.xcu").read_text()
     assert [r.stdout.split() for r in runs] == [["False", str(4.0 * 5.0 + 2.0)], ["True", str(4.0 * 5.0 + 2.0)]]
+    # convert-to from the same kept profile (the UNO server's, which leaves recalculating to
+    # calculateAll) must recalculate on load: the stale 999 never comes back
+    fallback = subprocess.run([sys.executable, "-c", "import xlbridge.engine as e; e.import_uno = lambda: None\n" + script,
+                               str(stale)], capture_output=True, text=True, env=env, timeout=300)
+    assert fallback.returncode == 0 and fallback.stdout.split()[1] == str(4.0 * 5.0 + 2.0), fallback.stderr
