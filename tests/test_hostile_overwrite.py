@@ -147,6 +147,22 @@ def test_stale_temporary_files_of_dead_runs_are_removed(data, tmp_path):
     assert remove_stale_temps(out) == []
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="zombies are told apart through /proc")
+def test_a_killed_runs_unreaped_child_counts_as_dead(tmp_path):
+    """A killed build's forked child dies with it but may stay a zombie for good (an orphan
+    whose new parent does not reap it): its temporary file is stale all the same."""
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])    # exited, not reaped: a zombie
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and b") Z" not in Path(f"/proc/{zombie.pid}/stat").read_bytes():
+            time.sleep(0.02)
+        stale = tmp_path / f".~xlbridge-{zombie.pid}-abc123.xlsx"
+        stale.write_bytes(b"half a workbook")
+        assert remove_stale_temps(tmp_path) == [stale] and not stale.exists()
+    finally:
+        zombie.wait()
+
+
 def _group(pgid: int) -> set[int]:
     """The processes of a process group (the command and what it forked or started)."""
     pids = set()

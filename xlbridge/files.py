@@ -37,8 +37,16 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except OSError:       # exists but is not ours to signal
+        pass
+    # A killed process stays a zombie until its parent reaps it, which for an orphan (a killed
+    # build's forked child) may be never: it writes nothing more, so it counts as dead.
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except FileNotFoundError:       # gone meanwhile, or no /proc to ask (macOS)
+        return not os.path.exists("/proc/self/stat")
+    except (OSError, IndexError):
         return True
-    return True
 
 
 def remove_stale_temps(folder) -> list[Path]:
