@@ -192,6 +192,9 @@ def test_soffice_never_outlives_the_python_that_started_it(tmp_path):
     finally:
         for proc in procs.values():
             proc.kill()
+            proc.wait()
+            proc.stdin.close()
+            proc.stdout.close()
 
 
 def test_fallback_without_the_bridge_gives_the_same_values(tmp_path, monkeypatch):

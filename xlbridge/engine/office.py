@@ -77,14 +77,23 @@ class Office:
     def __init__(self):
         self._lock = threading.RLock()
         self._proc: subprocess.Popen | None = None   # the guard (guard.py), or soffice itself
-        self._group = 0                               # soffice's process group
+        self._group: int | None = None                # soffice's process group, once known
         self._pipe = ""
         self._desktop = None
 
     @property
     def pid(self) -> int | None:
         """The running soffice's process id (and process group), or None."""
-        return self._group if self._proc is not None and self._proc.poll() is None else None
+        return self._soffice_group() if self._proc is not None and self._proc.poll() is None else None
+
+    def _soffice_group(self) -> int:
+        """soffice's process group: the guard prints it first thing (read here when first asked,
+        so that start() does not wait for the guard's interpreter)."""
+        if self._group is None:
+            line = self._proc.stdout.readline()
+            self._proc.stdout.close()
+            self._group = int(line) if line.strip().isdigit() else 0
+        return self._group
 
     def start(self) -> None:
         """Start soffice now, without waiting for it (it boots while Python works on)."""
@@ -101,16 +110,12 @@ class Office:
                                               stderr=subprocess.DEVNULL, start_new_session=True)
                 self._group = self._proc.pid
                 return
-            # through the guard, which ends it when this process ends, whatever ends it
+            # through the guard, which ends it when this process ends, whatever ends it (a guard
+            # that cannot start soffice exits, and _connect reports it)
+            self._group = None
             self._proc = subprocess.Popen([sys.executable, "-I", "-S", GUARD, str(profile("uno").parent), *command],
                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                           start_new_session=True)
-            line = self._proc.stdout.readline()
-            self._proc.stdout.close()
-            if not line.strip().isdigit():
-                self._proc.wait()
-                raise XlbridgeInputError(f"LibreOffice ({command[0]}) could not be started")
-            self._group = int(line)
 
     def _connect(self):
         if self._desktop is not None and self.pid is not None:
@@ -218,7 +223,7 @@ class Office:
         nothing in it is ever saved (its profile is thrown away), and a load in progress
         returns with an error instead of holding it up."""
         proc, self._proc, self._desktop = self._proc, None, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
         if proc.stdin is None:   # soffice itself, without a guard
             proc.kill()
@@ -227,17 +232,18 @@ class Office:
         try:  # the guard ends the whole group (soffice and soffice.bin, only ours) and exits
             proc.stdin.write(b"stop")
             proc.stdin.close()
-        except BrokenPipeError:
+        except BrokenPipeError:   # it has exited already
             pass
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:   # a guard that does not answer: end both ourselves
-            for pgid in (self._group, proc.pid):
+            for pgid in (self._group or proc.pid, proc.pid):
                 try:
                     os.killpg(pgid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
             proc.wait()
+        proc.stdout.close()
 
 
 def _props(uno, **kw):
