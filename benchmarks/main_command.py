@@ -3,7 +3,8 @@ as it was before this change, measured in the same run.
 
     python -m xlbridge.benchmarks.main_command [--repeat 3] [--base REV]
 
-Rows (each a fresh `python -m xlbridge ...` process, wall clock):
+Rows (each a fresh `python -m xlbridge ...` process, wall clock; bytecode cached as an installed
+package's is, baseline.py):
 
     build --check    build the three workbooks from the offline default, then the parity report
                      (target 6 s on the 2-core machine)
@@ -36,7 +37,7 @@ from pathlib import Path
 
 import xlbridge
 
-from .baseline import BASE_HELP, baseline_tree, print_machine_factor
+from .baseline import BASE_HELP, baseline_tree, env_for, print_machine_factor
 
 REPO = Path(xlbridge.__file__).resolve().parents[1]
 BOOKS = [REPO / "workbooks" / n for n in ("graddesc.xlsx", "collab_filter.xlsx", "char_rnn.xlsx")]
@@ -73,9 +74,8 @@ os._exit(0)   # as the command ends (cli.main): no teardown of torch's modules
 
 
 def timed(cmd: list[str], pythonpath: Path, cwd: Path) -> tuple[float, int, str]:
-    env = dict(os.environ, PYTHONPATH=str(pythonpath))
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    p = subprocess.run(cmd, cwd=cwd, env=env_for(pythonpath), capture_output=True, text=True)
     tail = (p.stdout + p.stderr).strip().splitlines()
     return time.perf_counter() - t0, p.returncode, tail[-1] if tail else ""
 
