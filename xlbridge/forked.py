@@ -3,10 +3,10 @@
 Building a workbook is Python work, and Python threads share one interpreter lock: only another
 process builds in parallel. A forked child starts at once (a copy of this process: no interpreter
 start, no imports) and hands back only what it must: None or the exception it raised, and the
-warnings it gave, which are given again here. It ends with its parent, even a parent killed with
-SIGKILL. Where fork is not how the platform starts
-processes (macOS, Windows), or where threads already run (a fork copies only the calling
-thread, not the locks the others hold), the job runs here, at once, instead.
+warnings it gave, which are given again here. It ends with its parent, even a parent killed
+with SIGKILL. Where fork is not how the platform starts processes (macOS, Windows), or where
+threads already run (a fork copies only the calling thread, not the locks the others hold), the
+job runs here, at once, instead.
 """
 
 from __future__ import annotations

@@ -84,11 +84,11 @@ class Office:
     @property
     def pid(self) -> int | None:
         """The running soffice's process id (and process group), or None."""
-        return self._soffice_group() if self._proc is not None and self._proc.poll() is None else None
+        return (self._soffice_group() or None) if self._proc is not None and self._proc.poll() is None else None
 
     def _soffice_group(self) -> int:
         """soffice's process group: the guard prints it first thing (read here when first asked,
-        so that start() does not wait for the guard's interpreter)."""
+        so that start() does not wait for the guard's interpreter); 0 if it printed none."""
         if self._group is None:
             line = self._proc.stdout.readline()
             self._proc.stdout.close()
