@@ -386,7 +386,8 @@ def matrix_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a @ b over the last two axes, each element the math.fsum of its products, as every sum
     here: BLAS sums in an order that depends on the CPU, and the values cached in a workbook
     must be the same bytes on every machine. NaN where the sum has no finite value."""
-    prod = np.swapaxes(a[..., :, :, None] * b[..., None, :, :], -2, -1)    # (..., I, J, K)
+    with np.errstate(over="ignore", invalid="ignore"):   # an overflow: inf or NaN, then #NUM!
+        prod = np.swapaxes(a[..., :, :, None] * b[..., None, :, :], -2, -1)    # (..., I, J, K)
     out = []
     for products in prod.reshape(-1, prod.shape[-1]).tolist():
         try:
