@@ -40,7 +40,7 @@ def test_one_line_per_sheet_in_80_columns():
     assert lines[3].startswith("graddesc.xlsx      a sheet with a ve… ")           # cut, and says so
     assert rows[2][-5:] == ["dotprod", "3", "231", "4.00e-16", "ok"] and rows[2][0].endswith("…")
     assert lines[-1] == "PASS: 7 quantities, 1057 cells checked, max |diff| 2.00e-08"
-    assert lines[-2].startswith("Tolerances: 1e-09, 1e-06, labels exact.")
+    assert lines[-3:-1] == ["Tolerances: 1e-09, 1e-06, labels exact.", "--verbose lists every quantity with its tolerance."]
 
 
 def test_text_a_model_decides_is_named_exact_not_a_zero_tolerance():
@@ -48,10 +48,10 @@ def test_text_a_model_decides_is_named_exact_not_a_zero_tolerance():
     predicted = Comparison("nn.RNN", "predicted characters as shown", 24, 0.0, 0.0, False, ("prediction_glyphs",))
     checked = [Checked(Path("char_rnn.xlsx"), "char_rnn", [Comparison("nn.RNN", "probs", 24, 1e-16), predicted])]
     lines = text_lines(checked, "LibreOffice")
-    assert lines[-2].startswith("Tolerances: 1e-09, text outputs exact.")
-    assert text_lines(_results(), "LibreOffice")[-2].startswith("Tolerances: 1e-09, 1e-06, labels exact.")
+    assert lines[-3] == "Tolerances: 1e-09, text outputs exact."
+    assert text_lines(_results(), "LibreOffice")[-3] == "Tolerances: 1e-09, 1e-06, labels exact."
     lines = text_lines([*checked, *_results()], "LibreOffice")
-    assert lines[-2].startswith("Tolerances: 1e-09, 1e-06, text outputs and labels exact.")
+    assert lines[-3] == "Tolerances: 1e-09, 1e-06, text outputs and labels exact."
 
 
 def test_a_failing_sheet_names_its_failing_quantities():

@@ -88,7 +88,8 @@ def text_lines(results: list[Checked], engine: str, verbose: bool = False) -> li
                                       ("labels", any(c.label for c in comps))) if found]
     tols += [" and ".join(exact) + " exact"] if exact else []
     lines += ["max |diff|: the largest over the sheet's quantities, some relative per cell.",
-              _fit(f"Tolerances: {', '.join(tols)}. --verbose lists every quantity with its tolerance.", WIDTH)]
+              _fit(f"Tolerances: {', '.join(tols)}.", WIDTH),
+              "--verbose lists every quantity with its tolerance."]
     lines.append(verdict(results))
     return lines
 
