@@ -2,13 +2,14 @@
 
     python guard.py FOLDER COMMAND...     (standard input: a pipe from the starting process)
 
-Starts COMMAND (soffice) in a process group of its own, prints that group's id, and waits. When
-the pipe closes, the starter has stopped LibreOffice itself (it writes "stop" first) or has
-ended in a way that ran none of its cleanup: SIGKILL, the out-of-memory killer, a notebook
-kernel killed on restart. Then the guard ends the whole group (soffice's launcher and
+Starts COMMAND (soffice) in a process group of its own, prints that group's id, and waits for a
+line: "stop" when the starter stops LibreOffice itself, or none when the pipe closes because
+the starter ended in a way that ran none of its cleanup: SIGKILL, the out-of-memory killer, a
+notebook kernel killed on restart. Then the guard ends the whole group (soffice's launcher and
 soffice.bin), and in the second case also removes FOLDER, the starter's LibreOffice profiles.
-Without it, such a soffice.bin ran on for good, holding some 150 MB and its profile in the
-temporary folder. It exits when the group's launcher does, with its status.
+Without it, such a soffice.bin ran on for good, holding its memory (190 MB after recalculating
+graddesc.xlsx) and its profile in the temporary folder. It exits when the group's launcher
+does, with its status.
 
 It runs alone (`python -I -S`), on the standard library: a fresh interpreter that imports
 nothing else starts in a few milliseconds, while soffice takes seconds.
@@ -42,7 +43,7 @@ def main(folder: str, command: list[str]) -> int:
             os._exit(status if status >= 0 else 128 - status)
 
     threading.Thread(target=follow, daemon=True).start()
-    said = sys.stdin.buffer.read()   # until the starter closes the pipe, or ends
+    said = sys.stdin.buffer.readline()   # "stop", or nothing once the pipe is closed: the starter ended
     closing.set()
     _end(office.pid)
     office.wait()

@@ -230,7 +230,7 @@ class Office:
             proc.wait()
             return
         try:  # the guard ends the whole group (soffice and soffice.bin, only ours) and exits
-            proc.stdin.write(b"stop")
+            proc.stdin.write(b"stop\n")
             proc.stdin.close()
         except BrokenPipeError:   # it has exited already
             pass
