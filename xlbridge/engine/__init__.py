@@ -10,9 +10,9 @@ Parity is judged by an engine a user opens the file with (docs/architecture.md, 
 Every file first passes the safety checks `xlbridge solve` makes (admit.py), and every engine
 runs under a time limit, so a zip bomb, a huge sheet or a damaged file is bad input (exit 2),
 never a hang or a parity mismatch. Stale cached values are never trusted: LibreOffice
-recalculates every formula with calculateAll() (convert-to: on load), Gnumeric with --recalc. The input files
-are never touched. Both engines keep 15 or more significant digits, far inside the 1e-9
-tolerance.
+recalculates every formula with calculateAll() (convert-to: on load), Gnumeric with --recalc.
+The input files are never touched. Both engines keep 15 or more significant digits, far
+inside the 1e-9 tolerance.
 
     books = recalculate_many(["workbooks/collab_filter.xlsx"])     # [Book]
     books[0].values("predictions", "dotprod")                       # a 2-D float64 array

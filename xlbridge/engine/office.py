@@ -225,8 +225,11 @@ class Office:
         proc, self._proc, self._desktop = self._proc, None, None
         if proc is None:
             return
-        if proc.stdin is None:   # soffice itself, without a guard
-            proc.kill()
+        if proc.stdin is None:   # soffice itself, without a guard: its whole group, where there are groups
+            if hasattr(os, "killpg"):
+                _kill_group(proc.pid)
+            else:
+                proc.kill()
             proc.wait()
             return
         try:  # the guard ends the whole group (soffice and soffice.bin, only ours) and exits
@@ -238,12 +241,16 @@ class Office:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:   # a guard that does not answer: end both ourselves
             for pgid in (self._group or proc.pid, proc.pid):
-                try:
-                    os.killpg(pgid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                _kill_group(pgid)
             proc.wait()
         proc.stdout.close()
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _props(uno, **kw):
